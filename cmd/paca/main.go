@@ -1,0 +1,120 @@
+// Command paca fine-tunes HuggingFace LLaMA-family models with Partial
+// Connection Adaptation (PaCA) and evaluates them.
+//
+// Usage:
+//
+//	paca <command> [arguments]
+//
+// The commands are:
+//
+//	eval    mean causal-LM loss of a model on pre-tokenized JSONL
+//
+// Use "paca <command> -h" for more about a command.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+// command is one subcommand of the tool.
+type command struct {
+	name  string
+	short string
+	run   func(args []string, stdout, stderr io.Writer) error
+}
+
+var commands = []command{
+	{"eval", "mean causal-LM loss of a model on pre-tokenized JSONL", runEval},
+}
+
+// errUsage marks a command-line mistake: the flag package has already
+// printed what was wrong, and the exit status is 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the tool and returns its exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			err := c.run(args[1:], stdout, stderr)
+			switch {
+			case err == nil:
+				return 0
+			case errors.Is(err, flag.ErrHelp):
+				return 0
+			case errors.Is(err, errUsage):
+				return 2
+			default:
+				fmt.Fprintf(stderr, "paca %s: %v\n", c.name, err)
+				return 1
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "paca: unknown command %q\nRun 'paca help' for usage.\n", args[0])
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "Paca fine-tunes HuggingFace LLaMA-family models with Partial Connection Adaptation.\n\n")
+	fmt.Fprintf(w, "Usage:\n\n\tpaca <command> [arguments]\n\nThe commands are:\n\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "\t%-8s %s\n", c.name, c.short)
+	}
+	fmt.Fprintf(w, "\nUse \"paca <command> -h\" for more about a command.\n")
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting and
+// prints usage text in the style of the go tool.
+func newFlagSet(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("paca "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: paca %s %s\n\n%s\n\nFlags:\n", name, synopsis, about)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args, mapping flag errors to errUsage.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	return nil
+}
+
+// required reports a missing required flag as a usage error.
+func required(fs *flag.FlagSet, names ...string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, n := range names {
+		if !set[n] {
+			fmt.Fprintf(fs.Output(), "missing required flag -%s\n", n)
+			fs.Usage()
+			return errUsage
+		}
+	}
+	return nil
+}

@@ -1,0 +1,77 @@
+package tensor
+
+// Backend is the seam between the math and the machine: the kernels one
+// training step needs. Everything above this package calls ops, ops call the
+// current Backend, and a Backend never sees autograd. The pure-Go CPU
+// backend is the default; a build with -tags cuda installs a GPU one.
+//
+// Matrices are tensors viewed as (Rows, Cols): all leading dimensions are
+// rows. Kernels that produce gradients accumulate (+=) into their outputs,
+// because a tensor used twice receives two contributions.
+type Backend interface {
+	Name() string
+
+	// Gemm computes c = alpha·op(a)·op(b) + beta·c, where op(x) is x or xᵀ.
+	Gemm(transA, transB bool, alpha float32, a, b *Tensor, beta float32, c *Tensor)
+
+	// Add sets dst = a + b (same length). AddScaled: dst += alpha·src.
+	Add(dst, a, b *Tensor)
+	AddScaled(dst *Tensor, alpha float32, src *Tensor)
+	// AddRowVector adds v (Cols) to every row of dst; SumRows accumulates
+	// the column sums of src into dst (its backward).
+	AddRowVector(dst, v *Tensor)
+	SumRows(dst, src *Tensor)
+
+	// GatherRows sets dst[i,:] = table[ids[i],:] (embedding lookup);
+	// ScatterAddRows is its backward: dst[ids[i],:] += src[i,:].
+	GatherRows(dst, table *Tensor, ids []int32)
+	ScatterAddRows(dst, src *Tensor, ids []int32)
+	// GatherCols sets dst[:,j] = src[:,idx[j]]; ScatterAddCols does
+	// dst[:,idx[j]] += alpha·src[:,j]. PaCA lives on these two.
+	GatherCols(dst, src *Tensor, idx []int)
+	ScatterAddCols(dst *Tensor, alpha float32, src *Tensor, idx []int)
+
+	// RMSNorm: out = x / rms(x) · w per row, rstd[r] = 1/rms(x[r]).
+	RMSNorm(out, rstd, x, w *Tensor, eps float32)
+	// RMSNormBackward accumulates dx and (when non-nil) dw.
+	RMSNormBackward(dx, dw, dout, x, w, rstd *Tensor)
+
+	// RoPE rotates each head of x (Rows = B·T, Cols = heads·D) by the
+	// angles of its position (row r is position r mod T) in rotate-half
+	// layout: cos, sin are (T, D/2). inverse rotates by −θ (the backward).
+	// dst may be x.
+	RoPE(dst, x, cos, sin *Tensor, seqLen, headDim int, inverse bool)
+
+	// Attention is causal grouped-query attention. q is (B·T, H·D), k and
+	// v are (B·T, KV·D), out is (B·T, H·D), lse (B, H, T) receives each
+	// row's log-sum-exp so backward can recompute probabilities instead of
+	// storing the T×T matrix.
+	Attention(out, lse, q, k, v *Tensor, s AttnShape)
+	// AttentionBackward accumulates dq, dk, dv.
+	AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse *Tensor, s AttnShape)
+
+	// SwiGLU: out = silu(gate)·up. Backward accumulates dgate, dup.
+	SwiGLU(out, gate, up *Tensor)
+	SwiGLUBackward(dgate, dup, dout, gate, up *Tensor)
+
+	// CrossEntropy writes each row's log-sum-exp of logits into lse and
+	// returns Σ over rows with target ≥ 0 of lse − logit[target], with the
+	// count of those rows. Rows with target < 0 are ignored.
+	CrossEntropy(lse, logits *Tensor, targets []int32) (sum float64, count int)
+	// CrossEntropyBackward accumulates scale·(softmax − onehot) into
+	// dlogits for counted rows.
+	CrossEntropyBackward(dlogits, logits, lse *Tensor, targets []int32, scale float32)
+}
+
+// AttnShape describes a batch of attention: B sequences of T positions,
+// H query heads and KV key/value heads of size D (H a multiple of KV).
+type AttnShape struct{ B, T, H, KV, D int }
+
+var backend Backend = cpuBackend{}
+
+// SetBackend installs b as the backend every op uses. It is meant to be
+// called once at start-up, before any tensor work.
+func SetBackend(b Backend) { backend = b }
+
+// CurrentBackend returns the backend ops run on.
+func CurrentBackend() Backend { return backend }

@@ -1,0 +1,389 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+)
+
+// cpuBackend is the pure-Go Backend: gonum's blas32 for GEMM, plain loops
+// split across cores for everything else.
+type cpuBackend struct{}
+
+func (cpuBackend) Name() string { return "cpu" }
+
+// parallelFor runs fn over [0, n) split into contiguous chunks, one per
+// core. Work smaller than minWork items runs on the calling goroutine.
+func parallelFor(n, minWork int, fn func(lo, hi int)) {
+	workers := runtime.GOMAXPROCS(0)
+	if workers > n/max(minWork, 1) {
+		workers = n / max(minWork, 1)
+	}
+	if workers <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		go func() { defer wg.Done(); fn(lo, hi) }()
+	}
+	wg.Wait()
+}
+
+func (cpuBackend) Gemm(transA, transB bool, alpha float32, a, b *Tensor, beta float32, c *Tensor) {
+	m, k := a.Rows(), a.Cols()
+	tA := blas.NoTrans
+	if transA {
+		m, k = k, m
+		tA = blas.Trans
+	}
+	kb, n := b.Rows(), b.Cols()
+	tB := blas.NoTrans
+	if transB {
+		kb, n = n, kb
+		tB = blas.Trans
+	}
+	if k != kb || c.Rows() != m || c.Cols() != n {
+		panic(fmt.Sprintf("tensor: Gemm shapes %v%s · %v%s → %v", a.shape, tstr(transA), b.shape, tstr(transB), c.shape))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		scale(c.Data(), beta)
+		return
+	}
+	blas32.Implementation().Sgemm(tA, tB, m, n, k, alpha, a.Data(), a.Cols(), b.Data(), b.Cols(), beta, c.Data(), n)
+}
+
+func tstr(t bool) string {
+	if t {
+		return "ᵀ"
+	}
+	return ""
+}
+
+func scale(x []float32, beta float32) {
+	if beta == 0 {
+		clear(x)
+		return
+	}
+	for i := range x {
+		x[i] *= beta
+	}
+}
+
+func (cpuBackend) Add(dst, a, b *Tensor) {
+	d, x, y := dst.Data(), a.Data(), b.Data()
+	for i := range d {
+		d[i] = x[i] + y[i]
+	}
+}
+
+func (cpuBackend) AddScaled(dst *Tensor, alpha float32, src *Tensor) {
+	d, s := dst.Data(), src.Data()
+	if len(d) != len(s) {
+		panic(fmt.Sprintf("tensor: AddScaled %v += %v", dst.shape, src.shape))
+	}
+	for i := range d {
+		d[i] += alpha * s[i]
+	}
+}
+
+func (cpuBackend) AddRowVector(dst, v *Tensor) {
+	d, b, c := dst.Data(), v.Data(), dst.Cols()
+	for r := 0; r < len(d); r += c {
+		row := d[r : r+c]
+		for j := range row {
+			row[j] += b[j]
+		}
+	}
+}
+
+func (cpuBackend) SumRows(dst, src *Tensor) {
+	d, s, c := dst.Data(), src.Data(), src.Cols()
+	for r := 0; r < len(s); r += c {
+		row := s[r : r+c]
+		for j := range row {
+			d[j] += row[j]
+		}
+	}
+}
+
+func (cpuBackend) GatherRows(dst, table *Tensor, ids []int32) {
+	c, d, t := table.Cols(), dst.Data(), table.Data()
+	for i, id := range ids {
+		copy(d[i*c:(i+1)*c], t[int(id)*c:(int(id)+1)*c])
+	}
+}
+
+func (cpuBackend) ScatterAddRows(dst, src *Tensor, ids []int32) {
+	c, d, s := dst.Cols(), dst.Data(), src.Data()
+	for i, id := range ids {
+		row, g := d[int(id)*c:(int(id)+1)*c], s[i*c:(i+1)*c]
+		for j := range row {
+			row[j] += g[j]
+		}
+	}
+}
+
+func (cpuBackend) GatherCols(dst, src *Tensor, idx []int) {
+	r, sc, d, s := len(idx), src.Cols(), dst.Data(), src.Data()
+	for i := 0; i < src.Rows(); i++ {
+		row := s[i*sc : (i+1)*sc]
+		out := d[i*r : (i+1)*r]
+		for j, c := range idx {
+			out[j] = row[c]
+		}
+	}
+}
+
+func (cpuBackend) ScatterAddCols(dst *Tensor, alpha float32, src *Tensor, idx []int) {
+	r, dc, d, s := len(idx), dst.Cols(), dst.Data(), src.Data()
+	for i := 0; i < dst.Rows(); i++ {
+		row := d[i*dc : (i+1)*dc]
+		in := s[i*r : (i+1)*r]
+		for j, c := range idx {
+			row[c] += alpha * in[j]
+		}
+	}
+}
+
+func (cpuBackend) RMSNorm(out, rstd, x, w *Tensor, eps float32) {
+	c, xs, ys, rs, ws := x.Cols(), x.Data(), out.Data(), rstd.Data(), w.Data()
+	parallelFor(x.Rows(), 16, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row, y := xs[r*c:(r+1)*c], ys[r*c:(r+1)*c]
+			var ss float64
+			for _, v := range row {
+				ss += float64(v) * float64(v)
+			}
+			inv := float32(1 / math.Sqrt(ss/float64(c)+float64(eps)))
+			rs[r] = inv
+			for j, v := range row {
+				y[j] = v * inv * ws[j]
+			}
+		}
+	})
+}
+
+// RMSNormBackward: with x̂ = x·rstd and g = dy ⊙ w,
+//
+//	dx = rstd · (g − x̂ · mean(g ⊙ x̂)),   dw = Σ_rows dy ⊙ x̂.
+func (cpuBackend) RMSNormBackward(dx, dw, dout, x, w, rstd *Tensor) {
+	c, xs, dys, rs, ws := x.Cols(), x.Data(), dout.Data(), rstd.Data(), w.Data()
+	if dx != nil {
+		dxs := dx.Data()
+		parallelFor(x.Rows(), 16, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				row, dy, d := xs[r*c:(r+1)*c], dys[r*c:(r+1)*c], dxs[r*c:(r+1)*c]
+				inv := rs[r]
+				var dot float64
+				for j, v := range row {
+					dot += float64(dy[j]*ws[j]) * float64(v*inv)
+				}
+				m := float32(dot / float64(c))
+				for j, v := range row {
+					d[j] += inv * (dy[j]*ws[j] - v*inv*m)
+				}
+			}
+		})
+	}
+	if dw != nil {
+		dws := dw.Data()
+		for r := 0; r < x.Rows(); r++ {
+			row, dy, inv := xs[r*c:(r+1)*c], dys[r*c:(r+1)*c], rs[r]
+			for j, v := range row {
+				dws[j] += dy[j] * v * inv
+			}
+		}
+	}
+}
+
+func (cpuBackend) RoPE(dst, x, cos, sin *Tensor, seqLen, headDim int, inverse bool) {
+	half, cols := headDim/2, x.Cols()
+	xs, ds, cs, ss := x.Data(), dst.Data(), cos.Data(), sin.Data()
+	sign := float32(1)
+	if inverse {
+		sign = -1
+	}
+	parallelFor(x.Rows(), 16, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			pos := r % seqLen
+			ct, st := cs[pos*half:(pos+1)*half], ss[pos*half:(pos+1)*half]
+			for h := 0; h < cols; h += headDim {
+				in, out := xs[r*cols+h:r*cols+h+headDim], ds[r*cols+h:r*cols+h+headDim]
+				for i := 0; i < half; i++ {
+					x1, x2, c, s := in[i], in[i+half], ct[i], sign*st[i]
+					out[i] = x1*c - x2*s
+					out[i+half] = x2*c + x1*s
+				}
+			}
+		}
+	})
+}
+
+// Attention, one (batch, head) at a time. For query row t the scores
+// s_j = q_t·k_j/√D, j ≤ t, are computed once into a length-T scratch row;
+// the output is Σ_j softmax(s)_j v_j and lse_t = log Σ_j exp(s_j).
+func (cpuBackend) Attention(out, lse, q, k, v *Tensor, s AttnShape) {
+	qs, ks, vs, os, ls := q.Data(), k.Data(), v.Data(), out.Data(), lse.Data()
+	qc, kc, group := s.H*s.D, s.KV*s.D, s.H/s.KV
+	scale := float32(1 / math.Sqrt(float64(s.D)))
+	parallelFor(s.B*s.H, 1, func(lo, hi int) {
+		p := make([]float32, s.T)
+		for bh := lo; bh < hi; bh++ {
+			b, h := bh/s.H, bh%s.H
+			g := h / group
+			for t := 0; t < s.T; t++ {
+				qt := qs[(b*s.T+t)*qc+h*s.D:][:s.D]
+				m := float32(math.Inf(-1))
+				for j := 0; j <= t; j++ {
+					kj := ks[(b*s.T+j)*kc+g*s.D:][:s.D]
+					var dot float32
+					for i, x := range qt {
+						dot += x * kj[i]
+					}
+					p[j] = dot * scale
+					m = max(m, p[j])
+				}
+				var sum float32
+				for j := 0; j <= t; j++ {
+					p[j] = float32(math.Exp(float64(p[j] - m)))
+					sum += p[j]
+				}
+				ot := os[(b*s.T+t)*qc+h*s.D:][:s.D]
+				clear(ot)
+				for j := 0; j <= t; j++ {
+					vj := vs[(b*s.T+j)*kc+g*s.D:][:s.D]
+					w := p[j] / sum
+					for i := range ot {
+						ot[i] += w * vj[i]
+					}
+				}
+				ls[(b*s.H+h)*s.T+t] = m + float32(math.Log(float64(sum)))
+			}
+		}
+	})
+}
+
+// AttentionBackward recomputes p_j = exp(s_j − lse_t) row by row. With
+// δ_t = dout_t·out_t: ds_j = p_j (dout_t·v_j − δ_t), dq_t = Σ ds_j k_j/√D,
+// dk_j += ds_j q_t/√D, dv_j += p_j dout_t. Work is split by (batch, KV head)
+// so that no two goroutines write the same dk, dv rows.
+func (cpuBackend) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse *Tensor, s AttnShape) {
+	qs, ks, vs, os, ls := q.Data(), k.Data(), v.Data(), out.Data(), lse.Data()
+	dqs, dks, dvs, dos := dq.Data(), dk.Data(), dv.Data(), dout.Data()
+	qc, kc, group := s.H*s.D, s.KV*s.D, s.H/s.KV
+	scale := float32(1 / math.Sqrt(float64(s.D)))
+	parallelFor(s.B*s.KV, 1, func(lo, hi int) {
+		for bg := lo; bg < hi; bg++ {
+			b, g := bg/s.KV, bg%s.KV
+			for h := g * group; h < (g+1)*group; h++ {
+				for t := 0; t < s.T; t++ {
+					qt := qs[(b*s.T+t)*qc+h*s.D:][:s.D]
+					dot := dos[(b*s.T+t)*qc+h*s.D:][:s.D]
+					ot := os[(b*s.T+t)*qc+h*s.D:][:s.D]
+					dqt := dqs[(b*s.T+t)*qc+h*s.D:][:s.D]
+					var delta float32
+					for i := range dot {
+						delta += dot[i] * ot[i]
+					}
+					l := ls[(b*s.H+h)*s.T+t]
+					for j := 0; j <= t; j++ {
+						kj := ks[(b*s.T+j)*kc+g*s.D:][:s.D]
+						vj := vs[(b*s.T+j)*kc+g*s.D:][:s.D]
+						var sc, dp float32
+						for i := range qt {
+							sc += qt[i] * kj[i]
+							dp += dot[i] * vj[i]
+						}
+						p := float32(math.Exp(float64(sc*scale - l)))
+						ds := p * (dp - delta) * scale
+						dkj := dks[(b*s.T+j)*kc+g*s.D:][:s.D]
+						dvj := dvs[(b*s.T+j)*kc+g*s.D:][:s.D]
+						for i := range qt {
+							dqt[i] += ds * kj[i]
+							dkj[i] += ds * qt[i]
+							dvj[i] += p * dot[i]
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func sigmoid(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
+
+func (cpuBackend) SwiGLU(out, gate, up *Tensor) {
+	o, g, u := out.Data(), gate.Data(), up.Data()
+	parallelFor(len(o), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			o[i] = g[i] * sigmoid(g[i]) * u[i]
+		}
+	})
+}
+
+// SwiGLUBackward: d silu(g)/dg = σ(g)·(1 + g·(1 − σ(g))).
+func (cpuBackend) SwiGLUBackward(dgate, dup, dout, gate, up *Tensor) {
+	dg, du, dy, g, u := dgate.Data(), dup.Data(), dout.Data(), gate.Data(), up.Data()
+	parallelFor(len(dy), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			sg := sigmoid(g[i])
+			dg[i] += dy[i] * u[i] * sg * (1 + g[i]*(1-sg))
+			du[i] += dy[i] * g[i] * sg
+		}
+	})
+}
+
+func (cpuBackend) CrossEntropy(lse, logits *Tensor, targets []int32) (float64, int) {
+	v, zs, ls := logits.Cols(), logits.Data(), lse.Data()
+	parallelFor(len(targets), 4, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row := zs[r*v : (r+1)*v]
+			m := float32(math.Inf(-1))
+			for _, z := range row {
+				m = max(m, z)
+			}
+			var sum float64
+			for _, z := range row {
+				sum += math.Exp(float64(z - m))
+			}
+			ls[r] = m + float32(math.Log(sum))
+		}
+	})
+	var total float64
+	n := 0
+	for r, t := range targets {
+		if t >= 0 {
+			total += float64(ls[r]) - float64(zs[r*v+int(t)])
+			n++
+		}
+	}
+	return total, n
+}
+
+func (cpuBackend) CrossEntropyBackward(dlogits, logits, lse *Tensor, targets []int32, scale float32) {
+	v, zs, ls, ds := logits.Cols(), logits.Data(), lse.Data(), dlogits.Data()
+	parallelFor(len(targets), 4, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			t := targets[r]
+			if t < 0 {
+				continue
+			}
+			row, d := zs[r*v:(r+1)*v], ds[r*v:(r+1)*v]
+			for j, z := range row {
+				d[j] += scale * float32(math.Exp(float64(z-ls[r])))
+			}
+			d[t] -= scale
+		}
+	})
+}

@@ -1,0 +1,122 @@
+package tensor
+
+// Tape records the ops of one forward pass so that Backward can run them in
+// reverse (define-by-run autograd, as PyTorch). A nil *Tape records nothing:
+// pass nil for inference and evaluation.
+//
+// Each node keeps exactly the tensors its backward needs (PyTorch's
+// ctx.save_for_backward) and releases them as soon as that backward has run,
+// so saved-activation memory falls as backward proceeds.
+type Tape struct {
+	nodes []node
+}
+
+type node struct {
+	out      *Tensor
+	saved    []*Tensor
+	backward func(dout *Tensor)
+}
+
+// NewTape returns an empty tape.
+func NewTape() *Tape { return &Tape{} }
+
+// recording reports whether an op producing a tensor from inputs must be
+// recorded: there is a tape and some input needs a gradient.
+func (tp *Tape) recording(inputs ...*Tensor) bool {
+	if tp == nil {
+		return false
+	}
+	for _, x := range inputs {
+		if x != nil && x.requiresGrad {
+			return true
+		}
+	}
+	return false
+}
+
+// save takes a reference on t for backward. An activation kept this way is
+// accounted as Saved from now on: it is alive because backward needs it.
+func save(t *Tensor) *Tensor {
+	t.Retain()
+	if t.st.cat == Activation {
+		t.recategorize(Saved)
+	}
+	return t
+}
+
+// record appends a node whose backward receives dL/d(out). saved are the
+// tensors backward reads; record takes a reference on each.
+func (tp *Tape) record(out *Tensor, saved []*Tensor, backward func(dout *Tensor)) {
+	out.requiresGrad = true
+	for _, s := range saved {
+		save(s)
+	}
+	tp.nodes = append(tp.nodes, node{out: out, saved: saved, backward: backward})
+}
+
+// gradOf returns t's gradient buffer, allocating a zeroed one on first use.
+// Backward kernels accumulate into it.
+func gradOf(t *Tensor) *Tensor {
+	if t.Grad == nil {
+		t.Grad = New(Gradient, t.shape...)
+	}
+	return t.Grad
+}
+
+// Backward computes dL/dx for every leaf x that requires a gradient, where
+// L is the one-element tensor loss, scaled by dLoss (usually 1). Gradients
+// accumulate into the leaves' Grad fields; the tape is empty afterwards.
+func (tp *Tape) Backward(loss *Tensor, dLoss float32) {
+	if loss.Len() != 1 {
+		panic("tensor: Backward needs a one-element loss")
+	}
+	if !loss.requiresGrad {
+		// Nothing recorded leads to loss (e.g. every target was ignored):
+		// there is no gradient to propagate, only saved tensors to free.
+		// Seeding loss.Grad here would leak it: no node would release it.
+		tp.Reset()
+		return
+	}
+	g := gradOf(loss)
+	g.st.data[0] += dLoss
+	for i := len(tp.nodes) - 1; i >= 0; i-- {
+		n := &tp.nodes[i]
+		if n.out.Grad != nil {
+			n.backward(n.out.Grad)
+			n.out.Grad.Release() // an op output's gradient is not kept
+			n.out.Grad = nil
+		}
+		for _, s := range n.saved {
+			s.Release()
+		}
+		tp.nodes[i] = node{}
+	}
+	tp.nodes = tp.nodes[:0]
+}
+
+// Reset drops every recorded node without running backward, releasing what
+// the nodes saved.
+func (tp *Tape) Reset() {
+	if tp == nil {
+		return
+	}
+	for i := range tp.nodes {
+		for _, s := range tp.nodes[i].saved {
+			s.Release()
+		}
+		if g := tp.nodes[i].out.Grad; g != nil {
+			g.Release()
+			tp.nodes[i].out.Grad = nil
+		}
+		tp.nodes[i] = node{}
+	}
+	tp.nodes = tp.nodes[:0]
+}
+
+// Len is the number of recorded nodes.
+func (tp *Tape) Len() int {
+	if tp == nil {
+		return 0
+	}
+	return len(tp.nodes)
+}
