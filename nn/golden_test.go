@@ -19,18 +19,19 @@ var goldenModels = []string{"llama_gqa", "llama_tied", "qwen2_bias", "llama_gqa_
 
 func goldenDir(name string) string { return filepath.Join("..", "testdata", "golden", name) }
 
-// goldenBatch reads a golden model's data.jsonl as one B×T batch.
-func goldenBatch(t *testing.T, name string) (ids, labels []int32, B, T int) {
-	t.Helper()
+type batch struct {
+	ids, labels []int32
+	B, T        int
+}
+
+// goldenRecords reads a golden model's data.jsonl as one B×T batch.
+func goldenRecords(tb testing.TB, name string) batch {
+	tb.Helper()
 	recs, err := data.ReadTokenized(filepath.Join(goldenDir(name), "data.jsonl"))
-	require.NoError(t, err)
-	B, T = len(recs), len(recs[0].InputIDs)
-	for _, r := range recs {
-		require.Len(t, r.InputIDs, T)
-		ids = append(ids, r.InputIDs...)
-		labels = append(labels, r.Labels...)
-	}
-	return ids, labels, B, T
+	require.NoError(tb, err)
+	var bt batch
+	bt.ids, bt.labels, bt.B, bt.T = data.Pad(recs)
+	return bt
 }
 
 // relL2 is ‖got − want‖ / ‖want‖.
@@ -53,7 +54,8 @@ func TestGoldenPyTorch(t *testing.T) {
 			gold, err := safetensors.Open(filepath.Join(goldenDir(name), "golden.safetensors"))
 			require.NoError(t, err)
 			defer gold.Close()
-			ids, labels, B, T := goldenBatch(t, name)
+			bt := goldenRecords(t, name)
+			ids, labels, B, T := bt.ids, bt.labels, bt.B, bt.T
 
 			m.SetTrainable(true)
 			tp := tensor.NewTape()
