@@ -1,8 +1,5 @@
 package data
 
-// PadValue is the label of a padding position: the loss ignores it.
-const PadValue = -100
-
 // Pad lays records out as one B×T batch, row by row, where T is the longest
 // record. Shorter records are padded on the right with token 0 and label
 // -100; under causal attention, right padding cannot change the scores of
@@ -18,7 +15,7 @@ func Pad(recs []Record) (ids, labels []int32, B, T int) {
 		copy(row, r.InputIDs)
 		copy(lab, r.Labels)
 		for t := len(r.InputIDs); t < T; t++ {
-			lab[t] = PadValue
+			lab[t] = IgnoreIndex
 		}
 	}
 	return ids, labels, B, T
