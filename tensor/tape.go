@@ -120,3 +120,20 @@ func (tp *Tape) Len() int {
 	}
 	return len(tp.nodes)
 }
+
+// Recording reports whether an op on inputs must be recorded: there is a
+// tape and some input needs a gradient. Ops defined outside this package
+// (fine-tuning methods) call it before Record.
+func (tp *Tape) Recording(inputs ...*Tensor) bool { return tp.recording(inputs...) }
+
+// Record appends a custom op to the tape: out was computed from tensors
+// that need gradients, saved are the tensors backward reads (Record takes a
+// reference on each and releases it once backward has run), and backward
+// receives dL/d(out) and accumulates into GradOf of its inputs.
+func (tp *Tape) Record(out *Tensor, saved []*Tensor, backward func(dout *Tensor)) {
+	tp.record(out, saved, backward)
+}
+
+// GradOf returns t's gradient buffer, allocating a zeroed one on first
+// use. Backward functions accumulate into it.
+func GradOf(t *Tensor) *Tensor { return gradOf(t) }
