@@ -314,6 +314,14 @@ func (m *Model) Release() {
 			p.T.Release()
 		}
 	}
+	// Layers that wrap a projection (fine-tuning methods) own more tensors.
+	for _, b := range m.Blocks {
+		for _, name := range ProjNames {
+			if r, ok := (*b.Proj(name)).(interface{ Release() }); ok {
+				r.Release()
+			}
+		}
+	}
 	m.ropeCos.Release()
 	m.ropeSin.Release()
 	m.ropeCos, m.ropeSin, m.ropeT = nil, nil, 0

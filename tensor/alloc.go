@@ -114,3 +114,7 @@ func ResetPeak() {
 	s.PeakTotal = s.LiveTotal
 	accounts.Unlock()
 }
+
+// Track counts n bytes (negative to return them) of storage that is not a
+// float32 Tensor, such as packed 4-bit weights, under category c.
+func Track(c Category, n int64) { account(c, n) }

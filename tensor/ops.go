@@ -127,7 +127,7 @@ func (tp *Tape) RMSNorm(x, w *Tensor, eps float32) *Tensor {
 //	y[i]     = x[i]·cos θ − x[i+D/2]·sin θ
 //	y[i+D/2] = x[i+D/2]·cos θ + x[i]·sin θ
 //
-// cos and sin are the (T, D/2) tables of RoPETables. Rotation is orthogonal,
+// cos and sin are (T, D/2) tables of cos θ and sin θ (nn builds them). Rotation is orthogonal,
 // so backward rotates dy by −θ and saves nothing but the tables.
 func (tp *Tape) RoPE(x, cos, sin *Tensor, seqLen, headDim int) *Tensor {
 	mustMatch("RoPE", headDim%2 == 0 && x.Cols()%headDim == 0, "x has %d columns, head dim %d", x.Cols(), headDim)

@@ -38,10 +38,21 @@ func (tp *Tape) recording(inputs ...*Tensor) bool {
 // accounted as Saved from now on: it is alive because backward needs it.
 func save(t *Tensor) *Tensor {
 	t.Retain()
+	t.st.saves++
 	if t.st.cat == Activation {
 		t.recategorize(Saved)
 	}
 	return t
+}
+
+// unsave drops a node's reference. A tensor that the forward code still
+// holds once no node needs it is an ordinary activation again.
+func unsave(t *Tensor) {
+	t.st.saves--
+	if t.st.saves == 0 && t.st.cat == Saved && t.st.refs > 1 {
+		t.recategorize(Activation)
+	}
+	t.Release()
 }
 
 // record appends a node whose backward receives dL/d(out). saved are the
@@ -87,7 +98,7 @@ func (tp *Tape) Backward(loss *Tensor, dLoss float32) {
 			n.out.Grad = nil
 		}
 		for _, s := range n.saved {
-			s.Release()
+			unsave(s)
 		}
 		tp.nodes[i] = node{}
 	}
@@ -102,7 +113,7 @@ func (tp *Tape) Reset() {
 	}
 	for i := range tp.nodes {
 		for _, s := range tp.nodes[i].saved {
-			s.Release()
+			unsave(s)
 		}
 		if g := tp.nodes[i].out.Grad; g != nil {
 			g.Release()

@@ -311,3 +311,29 @@ func TestTapeBackwardNeedsScalarLoss(t *testing.T) {
 	defer x.Release()
 	assert.Panics(t, func() { NewTape().Backward(x, 1) })
 }
+
+// A tensor the caller still holds after backward is an activation again,
+// not saved memory.
+func TestSavedReturnsToActivation(t *testing.T) {
+	before := MemStats()
+	x := New(Activation, 4, 3)
+	w := New(Trainable, 2, 3).SetRequiresGrad(true)
+	tp := NewTape()
+	y := tp.Linear(x, w, nil)
+	mid := MemStats()
+	if got := mid.Live[Saved] - before.Live[Saved]; got != 4*3*4 {
+		t.Fatalf("saved %d bytes, want %d", got, 4*3*4)
+	}
+	loss, _ := tp.CrossEntropy(y, []int32{0, 1, -100, 1})
+	tp.Backward(loss, 1)
+	after := MemStats()
+	if after.Live[Saved] != before.Live[Saved] {
+		t.Fatalf("saved bytes after backward: %d, want %d", after.Live[Saved], before.Live[Saved])
+	}
+	if got := after.Live[Activation] - before.Live[Activation]; got < 4*3*4 {
+		t.Fatalf("x is no longer counted as an activation (%d bytes)", got)
+	}
+	for _, u := range []*Tensor{loss, y, x, w.Grad, w} {
+		u.Release()
+	}
+}

@@ -19,9 +19,10 @@ import (
 
 // storage is the memory behind a tensor, shared by reshaped views.
 type storage struct {
-	data []float32
-	refs int
-	cat  Category
+	data  []float32
+	refs  int
+	saves int // references held by tape nodes
+	cat   Category
 }
 
 // Tensor is a dense float32 array with a shape, plus what autograd needs.
