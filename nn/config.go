@@ -32,6 +32,10 @@ type Config struct {
 	BOSTokenID       int   // -1 when absent
 	EOSTokenIDs      []int // eos_token_id, an int or a list
 	TorchDtype       string
+
+	// Raw is the config.json this was parsed from; Save writes it back
+	// unchanged so that fields this package ignores survive.
+	Raw []byte
 }
 
 // RoPEConfig holds the rotary embedding's base and scaling rule.
@@ -108,7 +112,7 @@ func ParseConfig(b []byte) (*Config, error) {
 	if !supportedModelTypes[r.ModelType] {
 		return nil, fmt.Errorf("model_type %q is not supported (llama, mistral, qwen2)", r.ModelType)
 	}
-	c := &Config{ModelType: r.ModelType, BOSTokenID: -1, TorchDtype: r.TorchDtype}
+	c := &Config{ModelType: r.ModelType, BOSTokenID: -1, TorchDtype: r.TorchDtype, Raw: bytes.Clone(b)}
 	if c.TorchDtype == "" {
 		c.TorchDtype = r.Dtype
 	}
@@ -331,4 +335,62 @@ func (c *Config) InvFreq() []float64 {
 		}
 	}
 	return inv
+}
+
+// JSON returns config.json contents for the model: Raw when the config
+// was read from a file, else the HF fields this package knows.
+func (c *Config) JSON() ([]byte, error) {
+	if c.Raw != nil {
+		return c.Raw, nil
+	}
+	mt := c.ModelType
+	if mt == "" {
+		mt = "llama"
+	}
+	rope := map[string]any{"rope_type": c.RoPE.Type, "rope_theta": c.RoPE.Theta}
+	switch c.RoPE.Type {
+	case "linear":
+		rope["factor"] = c.RoPE.Factor
+	case "llama3":
+		rope["factor"] = c.RoPE.Factor
+		rope["low_freq_factor"] = c.RoPE.LowFreqFactor
+		rope["high_freq_factor"] = c.RoPE.HighFreqFactor
+		rope["original_max_position_embeddings"] = c.RoPE.OriginalMax
+	}
+	m := map[string]any{
+		"architectures":           []string{map[string]string{"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM"}[mt]},
+		"model_type":              mt,
+		"vocab_size":              c.VocabSize,
+		"hidden_size":             c.HiddenSize,
+		"intermediate_size":       c.IntermediateSize,
+		"num_hidden_layers":       c.NumLayers,
+		"num_attention_heads":     c.NumHeads,
+		"num_key_value_heads":     c.NumKVHeads,
+		"head_dim":                c.HeadDim,
+		"hidden_act":              "silu",
+		"rms_norm_eps":            c.RMSNormEps,
+		"rope_theta":              c.RoPE.Theta,
+		"rope_scaling":            nil,
+		"max_position_embeddings": c.MaxPositions,
+		"tie_word_embeddings":     c.TieEmbeddings,
+		"torch_dtype":             orDefault(c.TorchDtype, "float32"),
+	}
+	if c.RoPE.Type != "default" {
+		m["rope_scaling"] = rope
+	}
+	if mt != "qwen2" {
+		m["attention_bias"] = c.AttentionBias
+		m["mlp_bias"] = c.MLPBias
+	}
+	if c.BOSTokenID >= 0 {
+		m["bos_token_id"] = c.BOSTokenID
+	}
+	switch len(c.EOSTokenIDs) {
+	case 0:
+	case 1:
+		m["eos_token_id"] = c.EOSTokenIDs[0]
+	default:
+		m["eos_token_id"] = c.EOSTokenIDs
+	}
+	return json.MarshalIndent(m, "", "  ")
 }

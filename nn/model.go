@@ -311,6 +311,7 @@ func (m *Model) Release() {
 	for _, p := range m.Params() {
 		if p.T != nil {
 			p.T.Grad.Release()
+			p.T.Grad = nil
 			p.T.Release()
 		}
 	}

@@ -16,16 +16,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
-	"os"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
-	"syscall"
 	"unicode/utf8"
 
+	"github.com/gopaca/paca/internal/atomicfile"
 	"github.com/gopaca/paca/tensor"
 )
 
@@ -830,58 +828,20 @@ func writeJSONString(buf *bytes.Buffer, s string) {
 // file at path. The write is atomic: the data goes to a temporary file in
 // the same directory, which is synced and then renamed over path, so a
 // crash leaves either the old file or the complete new one.
-func Write(path string, tensors []Tensor, metadata map[string]string) (err error) {
+func Write(path string, tensors []Tensor, metadata map[string]string) error {
 	hdr, order, err := encodeHeader(tensors, metadata)
 	if err != nil {
 		return &fs.PathError{Op: "write", Path: path, Err: err}
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(hdr); err != nil {
-		return err
-	}
-	for _, i := range order {
-		if _, err = tmp.Write(tensors[i].Data); err != nil {
+	return atomicfile.WriteFunc(path, func(w io.Writer) error {
+		if _, err := w.Write(hdr); err != nil {
 			return err
 		}
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable. Windows cannot sync a directory,
-// and some file systems answer EINVAL; neither is worth failing a write for.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
+		for _, i := range order {
+			if _, err := w.Write(tensors[i].Data); err != nil {
+				return err
+			}
+		}
 		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return err
-	}
-	return nil
+	})
 }
