@@ -111,9 +111,10 @@ type Param struct {
 }
 
 // Params lists every base tensor of the model in checkpoint order. A tied
-// LM head is listed once, as the embedding. Projections that are not a
-// plain *Linear (wrapped by a fine-tuning method) are skipped unless the
-// wrapper exposes its base through a Base() *Linear method.
+// LM head is listed once, as the embedding. A projection wrapped by a
+// fine-tuning method contributes the tensors of the Linear its Base()
+// method returns (a quantized weight is not a float32 tensor and is left
+// out).
 func (m *Model) Params() []Param {
 	ps := []Param{{"model.embed_tokens.weight", m.Embed}}
 	for i, b := range m.Blocks {
@@ -125,7 +126,9 @@ func (m *Model) Params() []Param {
 				continue
 			}
 			path := ProjPath(i, name)
-			ps = append(ps, Param{path + ".weight", lin.W})
+			if lin.W != nil {
+				ps = append(ps, Param{path + ".weight", lin.W})
+			}
 			if lin.B != nil {
 				ps = append(ps, Param{path + ".bias", lin.B})
 			}

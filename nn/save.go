@@ -44,7 +44,7 @@ func (m *Model) Save(dir string) error {
 func (m *Model) complete() bool {
 	for _, b := range m.Blocks {
 		for _, name := range ProjNames {
-			if baseLinear(*b.Proj(name)) == nil {
+			if lin := baseLinear(*b.Proj(name)); lin == nil || lin.W == nil {
 				return false
 			}
 		}

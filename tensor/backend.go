@@ -61,6 +61,21 @@ type Backend interface {
 	// CrossEntropyBackward accumulates scale·(softmax − onehot) into
 	// dlogits for counted rows.
 	CrossEntropyBackward(dlogits, logits, lse *Tensor, targets []int32, scale float32)
+
+	// AdamW applies one torch.optim.AdamW update in place to parameter p
+	// with gradient g and moments m, v (all the same length), elementwise:
+	//
+	//	p ← p·(1 − lr·weightDecay)              decoupled weight decay
+	//	m ← β1·m + (1 − β1)·g
+	//	v ← β2·v + (1 − β2)·g²
+	//	p ← p − (lr/bc1) · m / (√v/√bc2 + eps)
+	//
+	// where bc1 = 1 − β1ᵗ and bc2 = 1 − β2ᵗ are the bias corrections of
+	// the t-th step of this parameter (t counted from 1), computed by the
+	// caller. g is only read. The elementwise math is float32; the scalars
+	// are float64 so that derived constants such as 1 − β2 are formed
+	// before rounding (float32(0.999) alone would put 1e-5 of error in it).
+	AdamW(p, g, m, v *Tensor, lr, beta1, beta2, eps, weightDecay, bc1, bc2 float64)
 }
 
 // AttnShape describes a batch of attention: B sequences of T positions,
