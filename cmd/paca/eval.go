@@ -31,21 +31,11 @@ the token count and perplexity.`, stderr)
 		return fmt.Errorf("--batch-size must be at least 1, got %d", *batch)
 	}
 
-	m, err := nn.Load(*modelDir)
+	m, recs, err := loadModelAndData(*modelDir, *dataPath)
 	if err != nil {
 		return err
 	}
 	defer m.Release()
-	recs, err := data.ReadTokenized(*dataPath)
-	if err != nil {
-		return err
-	}
-	if err := data.CheckVocab(recs, m.Config.VocabSize, *dataPath); err != nil {
-		return err
-	}
-	if len(recs) == 0 {
-		return fmt.Errorf("%s: no records", *dataPath)
-	}
 	sum, tokens, err := evalLoss(m, recs, *batch)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *dataPath, err)
@@ -86,4 +76,22 @@ func evalLoss(m *nn.Model, recs []data.Record, batchSize int) (sum float64, toke
 		loss.Release()
 	}
 	return sum, tokens, nil
+}
+
+// loadModelAndData loads a model and pre-tokenized records whose tokens
+// all lie in its vocabulary.
+func loadModelAndData(modelDir, dataPath string) (*nn.Model, []data.Record, error) {
+	m, err := nn.Load(modelDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	recs, err := data.ReadTokenized(dataPath)
+	if err == nil {
+		err = data.CheckVocab(recs, m.Config.VocabSize, dataPath)
+	}
+	if err != nil {
+		m.Release()
+		return nil, nil, err
+	}
+	return m, recs, nil
 }

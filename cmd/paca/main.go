@@ -7,7 +7,10 @@
 //
 // The commands are:
 //
-//	eval    mean causal-LM loss of a model on pre-tokenized JSONL
+//	train        fine-tune a model with PaCA, LoRA, DoRA, their 4-bit variants, or fully
+//	eval         mean causal-LM loss of a model on pre-tokenized JSONL
+//	merge        fold an adapter into its base model and write an HF checkpoint
+//	export-lora  write a PaCA adapter as the equivalent LoRA adapter
 //
 // Use "paca <command> -h" for more about a command.
 package main
@@ -28,7 +31,10 @@ type command struct {
 }
 
 var commands = []command{
+	{"train", "fine-tune a model with PaCA, LoRA, DoRA, their 4-bit variants, or fully", runTrain},
 	{"eval", "mean causal-LM loss of a model on pre-tokenized JSONL", runEval},
+	{"merge", "fold an adapter into its base model and write an HF checkpoint", runMerge},
+	{"export-lora", "write a PaCA adapter as the equivalent LoRA adapter", runExportLoRA},
 }
 
 // errUsage marks a command-line mistake: the flag package has already
@@ -72,7 +78,7 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "Paca fine-tunes HuggingFace LLaMA-family models with Partial Connection Adaptation.\n\n")
 	fmt.Fprintf(w, "Usage:\n\n\tpaca <command> [arguments]\n\nThe commands are:\n\n")
 	for _, c := range commands {
-		fmt.Fprintf(w, "\t%-8s %s\n", c.name, c.short)
+		fmt.Fprintf(w, "\t%-12s %s\n", c.name, c.short)
 	}
 	fmt.Fprintf(w, "\nUse \"paca <command> -h\" for more about a command.\n")
 }

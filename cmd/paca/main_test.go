@@ -14,15 +14,15 @@ import (
 
 var goldenModel = filepath.Join("..", "..", "testdata", "golden", "llama_gqa")
 
-// paca runs the tool in-process and returns its exit status and output.
-func paca(args ...string) (code int, stdout, stderr string) {
+// runPaca runs the tool in-process and returns its exit status and output.
+func runPaca(args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
 	code = run(args, &o, &e)
 	return code, o.String(), e.String()
 }
 
 func TestEvalJSON(t *testing.T) {
-	code, out, errOut := paca("eval", "--model", filepath.Join(goldenModel, "model"), "--data", filepath.Join(goldenModel, "data.jsonl"), "--json")
+	code, out, errOut := runPaca("eval", "--model", filepath.Join(goldenModel, "model"), "--data", filepath.Join(goldenModel, "data.jsonl"), "--json")
 	require.Equal(t, 0, code, errOut)
 	var res struct {
 		Loss   float64 `json:"loss"`
@@ -46,7 +46,7 @@ func TestEvalPaddingIsExact(t *testing.T) {
 	model := filepath.Join(goldenModel, "model")
 	var losses []string
 	for _, bs := range []string{"1", "3"} {
-		code, out, errOut := paca("eval", "--model", model, "--data", path, "--batch-size", bs, "--json")
+		code, out, errOut := runPaca("eval", "--model", model, "--data", path, "--batch-size", bs, "--json")
 		require.Equal(t, 0, code, errOut)
 		losses = append(losses, out)
 	}
@@ -125,7 +125,7 @@ func TestEvalBadInput(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			model, data := tc.setup(copyModel(t))
-			code, out, errOut := paca("eval", "--model", model, "--data", data)
+			code, out, errOut := runPaca("eval", "--model", model, "--data", data)
 			require.Equal(t, 1, code, "stdout: %s", out)
 			require.True(t, strings.HasPrefix(errOut, "paca eval: "), errOut)
 			require.Equal(t, 1, strings.Count(strings.TrimSpace(errOut), "\n")+1, "one line: %q", errOut)
@@ -137,15 +137,15 @@ func TestEvalBadInput(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
-	code, _, errOut := paca("eval")
+	code, _, errOut := runPaca("eval")
 	require.Equal(t, 2, code)
 	require.Contains(t, errOut, "missing required flag -model")
-	code, _, errOut = paca("frobnicate")
+	code, _, errOut = runPaca("frobnicate")
 	require.Equal(t, 2, code)
 	require.Contains(t, errOut, `unknown command "frobnicate"`)
-	code, _, errOut = paca("help")
+	code, _, errOut = runPaca("help")
 	require.Equal(t, 0, code)
 	require.Contains(t, errOut, "eval")
-	code, _, _ = paca("eval", "-h")
+	code, _, _ = runPaca("eval", "-h")
 	require.Equal(t, 0, code)
 }

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gopaca/paca/data"
+	"github.com/gopaca/paca/nn"
+	"github.com/gopaca/paca/nn/safetensors"
+	"github.com/gopaca/paca/paca"
+	"github.com/gopaca/paca/tensor"
+)
+
+// One step of plain SGD through the real command changes Δ by exactly
+// −lr·s·(dL/dW)[:, I], with dL/dW computed here by full fine-tuning on the
+// same batch (the first B records).
+func TestTrainOneSGDStep(t *testing.T) {
+	model, dataPath := filepath.Join(goldenModel, "model"), filepath.Join(goldenModel, "data.jsonl")
+	out := t.TempDir()
+	const lr, rank, alpha = 0.5, 4, 12.0
+	code, stdout, stderr := runPaca("train", "--model", model, "--data", dataPath, "--out", out,
+		"--method", "paca", "--rank", "4", "--alpha", "12", "--optimizer", "sgd", "--lr", "0.5",
+		"--max-grad-norm", "0", "--lr-scheduler", "constant", "--steps", "1", "--batch-size", "2", "--seq-len", "64")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "step 1/1")
+
+	// The reference gradient.
+	m, err := nn.Load(model)
+	require.NoError(t, err)
+	defer m.Release()
+	fa, err := paca.Apply(m, paca.Config{Method: paca.MethodFull})
+	require.NoError(t, err)
+	recs, err := data.ReadTokenized(dataPath)
+	require.NoError(t, err)
+	ids, labels, B, T := data.Pad(recs[:2])
+	tp := tensor.NewTape()
+	loss, _ := m.Loss(tp, ids, labels, B, T)
+	tp.Backward(loss, 1)
+	loss.Release()
+	grads := map[string]*tensor.Tensor{}
+	for _, p := range fa.Trainable() {
+		grads[p.Name] = p.T.Grad
+	}
+
+	f, err := safetensors.Open(filepath.Join(out, paca.AdapterWeightsFile))
+	require.NoError(t, err)
+	defer f.Close()
+	s := float32(alpha / rank)
+	checked := 0
+	for _, mod := range fa.Modules {
+		delta, err := f.Float32("base_model.model." + mod.Path + ".paca_delta")
+		require.NoError(t, err)
+		idx, err := f.Int64("base_model.model." + mod.Path + ".paca_indices")
+		require.NoError(t, err)
+		g := grads[mod.Path+".weight"]
+		in := g.Dim(1)
+		for o := 0; o < g.Dim(0); o++ {
+			for j, c := range idx {
+				want := -lr * s * g.Data()[o*in+int(c)]
+				require.InDelta(t, want, delta[o*rank+j], float64(1e-6+1e-5*abs(want)), "%s[%d,%d]", mod.Path, o, j)
+			}
+		}
+		checked++
+	}
+	require.Equal(t, 14, checked)
+}
+
+func abs(x float32) float32 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// Training each method end to end writes an output that loads back.
+func TestTrainMethods(t *testing.T) {
+	model, dataPath := filepath.Join(goldenModel, "model"), filepath.Join(goldenModel, "data.jsonl")
+	for _, method := range paca.Methods {
+		t.Run(method, func(t *testing.T) {
+			out := t.TempDir()
+			code, stdout, stderr := runPaca("train", "--model", model, "--data", dataPath, "--out", out,
+				"--method", method, "--rank", "4", "--steps", "3", "--batch-size", "1", "--lr", "1e-3")
+			require.Equal(t, 0, code, stderr)
+			require.Contains(t, stdout, "step 3/3")
+			if method == paca.MethodFull {
+				m, err := nn.Load(out)
+				require.NoError(t, err)
+				m.Release()
+				return
+			}
+			m, err := nn.Load(model)
+			require.NoError(t, err)
+			defer m.Release()
+			quant := method == paca.MethodQPaCA || method == paca.MethodQLoRA
+			_, err = paca.LoadAdapter(out, m, quant)
+			require.NoError(t, err)
+		})
+	}
+}
+
+func TestTrainSelections(t *testing.T) {
+	model, dataPath := filepath.Join(goldenModel, "model"), filepath.Join(goldenModel, "data.jsonl")
+	for _, sel := range []string{"random", "weight-norm", "gradient"} {
+		code, _, stderr := runPaca("train", "--model", model, "--data", dataPath, "--out", t.TempDir(),
+			"--selection", sel, "--steps", "1", "--batch-size", "1")
+		require.Equal(t, 0, code, "%s: %s", sel, stderr)
+	}
+	code, _, stderr := runPaca("train", "--model", model, "--data", dataPath, "--out", t.TempDir(), "--selection", "best")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, `unknown --selection "best"`)
+}

@@ -1,0 +1,180 @@
+package paca
+
+import (
+	"fmt"
+
+	"github.com/gopaca/paca/nn"
+	"github.com/gopaca/paca/tensor"
+)
+
+// PaCA fine-tunes r input columns of a frozen linear weight W (out, in).
+//
+// The trainable tensor is Δ (out, r), zero at the start, scaled by
+// s = alpha/r. The layer computes
+//
+//	y = x W_effᵀ + b,   W_eff = W with columns I replaced by W[:, I] + s·Δ   (1)
+//
+// as one GEMM: W's storage holds W_eff, rewritten from the original
+// columns before every forward pass (out·r values, nothing per token).
+// Backward needs only the selected input columns x[..., I]:
+//
+//	dx = dy W_eff          (2)
+//	dΔ = s · dyᵀ x[..., I]  (3)
+//
+// so dΔ/s equals columns I of full fine-tuning's dL/dW (TestPaCAGradient
+// checks this on every layer of the golden models).
+//
+// With a quantized base (QPaCA) W is held in NF4; each pass dequantizes it
+// into scratch memory, and the original columns are kept in full precision.
+type PaCA struct {
+	base    *nn.Linear     // W holds W_eff; nil when quantized
+	q       *NF4           // quantized W (QPaCA), or nil
+	orig    *tensor.Tensor // (out, r) original columns W[:, I], frozen
+	Indices []int          // I, sorted and distinct
+	Delta   *tensor.Tensor // Δ (out, r), trainable
+	Scale   float32        // s = alpha / r
+	Alpha   float64
+}
+
+// NewPaCA adapts base on the given sorted, distinct input columns.
+func NewPaCA(base *nn.Linear, indices []int, alpha float64) (*PaCA, error) {
+	out, in := base.W.Dim(0), base.W.Dim(1)
+	if err := checkIndices(indices, in); err != nil {
+		return nil, err
+	}
+	r := len(indices)
+	p := &PaCA{
+		base:    base,
+		orig:    tensor.New(tensor.Frozen, out, r),
+		Indices: indices,
+		Delta:   tensor.New(tensor.Trainable, out, r).SetRequiresGrad(true),
+		Scale:   float32(alpha / float64(r)),
+		Alpha:   alpha,
+	}
+	be := tensor.CurrentBackend()
+	be.GatherCols(p.orig, base.W, indices)
+	return p, nil
+}
+
+// checkIndices requires 0 < r ≤ in and sorted, distinct, in-range indices.
+func checkIndices(idx []int, in int) error {
+	if len(idx) == 0 || len(idx) > in {
+		return fmt.Errorf("rank %d must be between 1 and the layer's %d input features", len(idx), in)
+	}
+	for j, c := range idx {
+		if c < 0 || c >= in {
+			return fmt.Errorf("index %d at %d is outside [0, %d)", c, j, in)
+		}
+		if j > 0 && c <= idx[j-1] {
+			return fmt.Errorf("indices must be sorted and distinct: %d follows %d at %d", c, idx[j-1], j)
+		}
+	}
+	return nil
+}
+
+// inFeatures is the number of input columns of W.
+func (p *PaCA) inFeatures() int {
+	if p.q != nil {
+		return p.q.Cols
+	}
+	return p.base.W.Dim(1)
+}
+
+// Rank is r, the number of adapted columns.
+func (p *PaCA) Rank() int { return len(p.Indices) }
+
+// weight returns W_eff (out, in) for one GEMM: the base weight itself, or
+// a dequantized scratch copy for QPaCA (release it with doneWith).
+func (p *PaCA) weight() *tensor.Tensor {
+	w := p.base.W
+	if p.q != nil {
+		w = tensor.New(tensor.Scratch, p.q.Rows, p.q.Cols)
+		p.q.Dequantize(w.Data())
+	}
+	p.writeColumns(w)
+	return w
+}
+
+func (p *PaCA) doneWith(w *tensor.Tensor) {
+	if p.q != nil {
+		w.Release()
+	}
+}
+
+// writeColumns sets w[:, I] = W[:, I] + s·Δ, equation (1): the columns are
+// zeroed (x − x = 0 exactly), then the original and the scaled update are
+// added.
+func (p *PaCA) writeColumns(w *tensor.Tensor) {
+	be := tensor.CurrentBackend()
+	cur := tensor.New(tensor.Scratch, p.orig.Shape()...)
+	be.GatherCols(cur, w, p.Indices)
+	be.ScatterAddCols(w, -1, cur, p.Indices)
+	cur.Release()
+	be.ScatterAddCols(w, 1, p.orig, p.Indices)
+	be.ScatterAddCols(w, p.Scale, p.Delta, p.Indices)
+}
+
+// Forward computes (1) with one GEMM and saves x[..., I] for (3).
+func (p *PaCA) Forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
+	be := tensor.CurrentBackend()
+	b := p.base.B
+	w := p.weight()
+	out := w.Dim(0)
+	shape := append(append([]int(nil), x.Shape()[:len(x.Shape())-1]...), out)
+	y := tensor.New(tensor.Activation, shape...) // (N, out)
+	be.Gemm(false, true, 1, x, w, 0, y)
+	if b != nil {
+		be.AddRowVector(y, b)
+	}
+	p.doneWith(w)
+	if !tp.Recording(x, p.Delta, b) {
+		return y
+	}
+	xI := tensor.New(tensor.Activation, x.Rows(), p.Rank()) // (N, r)
+	be.GatherCols(xI, x, p.Indices)
+	tp.Record(y, []*tensor.Tensor{xI}, func(dy *tensor.Tensor) {
+		if x.RequiresGrad() { // (2)
+			w := p.weight()
+			be.Gemm(false, false, 1, dy, w, 1, tensor.GradOf(x))
+			p.doneWith(w)
+		}
+		if p.Delta.RequiresGrad() { // (3): (out, N)·(N, r)
+			be.Gemm(true, false, p.Scale, dy, xI, 1, tensor.GradOf(p.Delta))
+		}
+		if b != nil && b.RequiresGrad() {
+			be.SumRows(tensor.GradOf(b), dy)
+		}
+	})
+	xI.Release() // the tape holds it now
+	return y
+}
+
+// Trainable returns Δ under HF PEFT's name.
+func (p *PaCA) Trainable() []nn.Param { return []nn.Param{{Name: "paca_delta", T: p.Delta}} }
+
+// Merged returns W_eff, the weight of the equivalent plain linear.
+func (p *PaCA) Merged() *tensor.Tensor {
+	if p.q != nil {
+		w := p.weight()
+		w.SetCategory(tensor.Frozen)
+		return w
+	}
+	p.writeColumns(p.base.W)
+	return p.base.W.Clone(tensor.Frozen)
+}
+
+// Base returns the base linear, whose weight holds W_eff (a nil weight
+// for QPaCA, whose base is quantized).
+func (p *PaCA) Base() *nn.Linear { return p.base }
+
+// Release frees Δ, the kept columns and, for QPaCA, the quantized weight.
+func (p *PaCA) Release() {
+	p.Delta.Grad.Release()
+	p.Delta.Grad = nil
+	p.Delta.Release()
+	p.orig.Release()
+	if p.q != nil {
+		tensor.Track(tensor.Frozen, -p.q.Bytes())
+		p.q = nil
+	}
+}
