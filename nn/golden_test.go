@@ -124,3 +124,34 @@ func TestGoldenBF16IsRoundedF32(t *testing.T) {
 		}
 	}
 }
+
+// Recomputing each layer in backward gives the same gradients as keeping
+// its activations, and keeps less saved memory at the peak.
+func TestGradCheckpointing(t *testing.T) {
+	grads := map[bool]map[string][]float32{}
+	peakSaved := map[bool]int64{}
+	for _, ckpt := range []bool{false, true} {
+		m, err := Load(filepath.Join(goldenDir("llama_tied"), "model"))
+		require.NoError(t, err)
+		bt := goldenRecords(t, "llama_tied")
+		m.SetTrainable(true)
+		m.GradCheckpointing = ckpt
+		tensor.ResetPeak()
+		base := tensor.MemStats().Live[tensor.Saved]
+		tp := tensor.NewTape()
+		loss, _ := m.Loss(tp, bt.ids, bt.labels, bt.B, bt.T)
+		peakSaved[ckpt] = tensor.MemStats().Peak[tensor.Saved] - base
+		tp.Backward(loss, 1)
+		loss.Release()
+		grads[ckpt] = map[string][]float32{}
+		for _, p := range m.Params() {
+			grads[ckpt][p.Name] = append([]float32(nil), p.T.Grad.Data()...)
+		}
+		m.Release()
+	}
+	for name, g := range grads[false] {
+		require.InDeltaSlice(t, g, grads[true][name], 1e-6, name)
+	}
+	t.Logf("peak saved: %d B without, %d B with recomputation", peakSaved[false], peakSaved[true])
+	require.Less(t, peakSaved[true], peakSaved[false]/2)
+}

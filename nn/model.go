@@ -46,6 +46,10 @@ type Model struct {
 	Norm   *tensor.Tensor // (C)
 	LMHead *tensor.Tensor // (V, C); the same tensor as Embed when tied
 
+	// GradCheckpointing recomputes each decoder layer in backward instead
+	// of keeping its activations: less memory, one more forward pass.
+	GradCheckpointing bool
+
 	ropeT            int
 	ropeCos, ropeSin *tensor.Tensor // (T, D/2) tables for the last T seen
 	invFreqCache     []float64
@@ -358,58 +362,74 @@ func (m *Model) rope(T int) (cos, sin *tensor.Tensor) {
 // Forward runs the decoder on ids, B sequences of T tokens laid out row by
 // row, and returns the logits (B·T, V). Intermediates are released as soon
 // as the forward pass is done with them; what backward needs, the tape has
-// saved.
+// saved. With GradCheckpointing set, each decoder layer keeps only its
+// input and is recomputed during backward.
 func (m *Model) Forward(tp *tensor.Tape, ids []int32, B, T int) *tensor.Tensor {
 	cfg := m.Config
 	if len(ids) != B*T {
 		panic(fmt.Sprintf("nn: %d ids for batch %d×%d", len(ids), B, T))
 	}
-	eps := float32(cfg.RMSNormEps)
-	D := cfg.HeadDim
-	shape := tensor.AttnShape{B: B, T: T, H: cfg.NumHeads, KV: cfg.NumKVHeads, D: D}
+	shape := tensor.AttnShape{B: B, T: T, H: cfg.NumHeads, KV: cfg.NumKVHeads, D: cfg.HeadDim}
 	cos, sin := m.rope(T)
 
 	x := tp.Embedding(m.Embed, ids) // (B·T, C)
 	for _, blk := range m.Blocks {
-		// Attention.
-		h := tp.RMSNorm(x, blk.AttnNorm, eps) // (B·T, C)
-		q := blk.Q.Forward(tp, h)             // (B·T, H·D)
-		k := blk.K.Forward(tp, h)             // (B·T, KV·D)
-		v := blk.V.Forward(tp, h)             // (B·T, KV·D)
-		h.Release()
-		qr := tp.RoPE(q, cos, sin, T, D)
-		kr := tp.RoPE(k, cos, sin, T, D)
-		q.Release()
-		k.Release()
-		a := tp.Attention(qr, kr, v, shape) // (B·T, H·D)
-		qr.Release()
-		kr.Release()
-		v.Release()
-		o := blk.O.Forward(tp, a) // (B·T, C)
-		a.Release()
-		x1 := tp.Add(x, o)
+		layer := func(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
+			return m.block(tp, blk, x, cos, sin, shape)
+		}
+		var y *tensor.Tensor
+		if m.GradCheckpointing {
+			y = tp.Checkpoint(x, layer)
+		} else {
+			y = layer(tp, x)
+		}
 		x.Release()
-		o.Release()
-
-		// MLP.
-		h = tp.RMSNorm(x1, blk.MLPNorm, eps)
-		g := blk.Gate.Forward(tp, h) // (B·T, I)
-		u := blk.Up.Forward(tp, h)   // (B·T, I)
-		h.Release()
-		gu := tp.SwiGLU(g, u)
-		g.Release()
-		u.Release()
-		d := blk.Down.Forward(tp, gu) // (B·T, C)
-		gu.Release()
-		x = tp.Add(x1, d)
-		x1.Release()
-		d.Release()
+		x = y
 	}
-	h := tp.RMSNorm(x, m.Norm, eps)
+	h := tp.RMSNorm(x, m.Norm, float32(cfg.RMSNormEps))
 	x.Release()
 	logits := tp.Linear(h, m.LMHead, nil) // (B·T, V)
 	h.Release()
 	return logits
+}
+
+// block runs one decoder layer on x (B·T, C) and returns its output; x
+// stays the caller's.
+func (m *Model) block(tp *tensor.Tape, blk *Block, x, cos, sin *tensor.Tensor, s tensor.AttnShape) *tensor.Tensor {
+	eps := float32(m.Config.RMSNormEps)
+	// Attention.
+	h := tp.RMSNorm(x, blk.AttnNorm, eps) // (B·T, C)
+	q := blk.Q.Forward(tp, h)             // (B·T, H·D)
+	k := blk.K.Forward(tp, h)             // (B·T, KV·D)
+	v := blk.V.Forward(tp, h)             // (B·T, KV·D)
+	h.Release()
+	qr := tp.RoPE(q, cos, sin, s.T, s.D)
+	kr := tp.RoPE(k, cos, sin, s.T, s.D)
+	q.Release()
+	k.Release()
+	a := tp.Attention(qr, kr, v, s) // (B·T, H·D)
+	qr.Release()
+	kr.Release()
+	v.Release()
+	o := blk.O.Forward(tp, a) // (B·T, C)
+	a.Release()
+	x1 := tp.Add(x, o)
+	o.Release()
+
+	// MLP.
+	h = tp.RMSNorm(x1, blk.MLPNorm, eps)
+	g := blk.Gate.Forward(tp, h) // (B·T, I)
+	u := blk.Up.Forward(tp, h)   // (B·T, I)
+	h.Release()
+	gu := tp.SwiGLU(g, u)
+	g.Release()
+	u.Release()
+	d := blk.Down.Forward(tp, gu) // (B·T, C)
+	gu.Release()
+	out := tp.Add(x1, d)
+	x1.Release()
+	d.Release()
+	return out
 }
 
 // ShiftLabels turns per-position labels into next-token targets, the HF

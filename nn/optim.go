@@ -24,6 +24,10 @@ type Optimizer interface {
 	State() []Param
 	// StepCount is the number of Step calls so far.
 	StepCount() int
+	// SetStepCount restores the step count of a resumed run: n steps in
+	// which every parameter was updated (as in paca.Train, where every
+	// trainable tensor receives a gradient at every step).
+	SetStepCount(n int)
 	// Release frees the state tensors. The optimizer is unusable after.
 	Release()
 }
@@ -95,7 +99,9 @@ func (o *sgd) Step(lr float64) {
 
 func (o *sgd) State() []Param { return nil }
 func (o *sgd) StepCount() int { return o.steps }
-func (o *sgd) Release()       { o.released = true }
+
+func (o *sgd) SetStepCount(n int) { o.steps = n }
+func (o *sgd) Release()           { o.released = true }
 
 // ---------------------------------------------------------------- AdamW
 
@@ -179,6 +185,13 @@ func (o *adamW) State() []Param {
 }
 
 func (o *adamW) StepCount() int { return o.steps }
+
+func (o *adamW) SetStepCount(n int) {
+	o.steps = n
+	for i := range o.t {
+		o.t[i] = n
+	}
+}
 
 func (o *adamW) Release() {
 	if o.released {

@@ -1,5 +1,7 @@
 package tensor
 
+import "fmt"
+
 // Tape records the ops of one forward pass so that Backward can run them in
 // reverse (define-by-run autograd, as PyTorch). A nil *Tape records nothing:
 // pass nil for inference and evaluation.
@@ -90,6 +92,26 @@ func (tp *Tape) Backward(loss *Tensor, dLoss float32) {
 	}
 	g := gradOf(loss)
 	g.st.data[0] += dLoss
+	tp.run()
+}
+
+// BackwardFrom is Backward for a tensor output: dout is dL/d(out), of
+// out's shape. Activation recomputation uses it to backpropagate through a
+// re-run segment.
+func (tp *Tape) BackwardFrom(out, dout *Tensor) {
+	if !SameShape(out, dout) {
+		panic(fmt.Sprintf("tensor: BackwardFrom: gradient %v for output %v", dout.shape, out.shape))
+	}
+	if !out.requiresGrad {
+		tp.Reset()
+		return
+	}
+	backend.AddScaled(gradOf(out), 1, dout)
+	tp.run()
+}
+
+// run executes the recorded backward functions in reverse order.
+func (tp *Tape) run() {
 	for i := len(tp.nodes) - 1; i >= 0; i-- {
 		n := &tp.nodes[i]
 		if n.out.Grad != nil {
@@ -148,3 +170,29 @@ func (tp *Tape) Record(out *Tensor, saved []*Tensor, backward func(dout *Tensor)
 // GradOf returns t's gradient buffer, allocating a zeroed one on first
 // use. Backward functions accumulate into it.
 func GradOf(t *Tensor) *Tensor { return gradOf(t) }
+
+// Checkpoint runs fn(x) — a segment of the network, such as one decoder
+// layer — without keeping its activations (activation recomputation, or
+// "gradient checkpointing"). Forward runs fn untaped and saves only x;
+// backward runs fn again on a tape of its own and backpropagates through
+// it. fn must be deterministic (no dropout) and must not release x.
+// Parameters inside fn receive their gradients as usual.
+func (tp *Tape) Checkpoint(x *Tensor, fn func(tp *Tape, x *Tensor) *Tensor) *Tensor {
+	y := fn(nil, x)
+	if tp == nil {
+		return y
+	}
+	tp.record(y, []*Tensor{x}, func(dy *Tensor) {
+		sub := NewTape()
+		xc := x.Clone(Activation).SetRequiresGrad(x.requiresGrad) // a leaf standing in for x
+		yc := fn(sub, xc)
+		sub.BackwardFrom(yc, dy)
+		yc.Release()
+		if x.requiresGrad {
+			backend.AddScaled(gradOf(x), 1, xc.Grad)
+			xc.Grad.Release()
+		}
+		xc.Release()
+	})
+	return y
+}
