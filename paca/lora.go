@@ -36,7 +36,7 @@ type LoRA struct {
 	// sets it; SetTraining(false) is module.eval().
 	Training bool
 
-	rng *rand.Rand // dropout seeds
+	drop *rand.PCG // dropout seeds; its state goes into training checkpoints
 }
 
 // NewLoRA wraps base with a rank-r LoRA adapter initialised as PEFT's
@@ -70,7 +70,7 @@ func NewLoRA(base *nn.Linear, r int, alpha float64, rsLoRA bool, dropout float64
 		Scale:    float32(LoRAScale(r, alpha, rsLoRA)),
 		Dropout:  dropout,
 		Training: true,
-		rng:      rng,
+		drop:     rand.NewPCG(rng.Uint64(), rng.Uint64()),
 	}
 }
 
@@ -93,7 +93,7 @@ func (l *LoRA) SetTraining(on bool) { l.Training = on }
 // must release it.
 func (l *LoRA) dropoutInput(tp *tensor.Tape, x *tensor.Tensor) (xd *tensor.Tensor, owned bool) {
 	if l.Dropout > 0 && l.Training && tp != nil {
-		return tp.Dropout(x, l.Dropout, l.rng.Uint64()), true
+		return tp.Dropout(x, l.Dropout, l.drop.Uint64()), true
 	}
 	return x, false
 }
@@ -158,3 +158,9 @@ func (l *LoRA) Release() {
 		}
 	}
 }
+
+// RNGState returns the state of the dropout stream, for checkpoints.
+func (l *LoRA) RNGState() ([]byte, error) { return l.drop.MarshalBinary() }
+
+// SetRNGState restores a state RNGState returned.
+func (l *LoRA) SetRNGState(b []byte) error { return l.drop.UnmarshalBinary(b) }

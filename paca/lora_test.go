@@ -602,10 +602,9 @@ func TestLoRADropout(t *testing.T) {
 			}
 			layer, l, m := mk(rand.New(rand.NewPCG(1, 1)))
 			defer layer.Release()
-			twinRNG := rand.New(rand.NewPCG(1, 1))
-			twin, _, _ := mk(twinRNG)
+			twin, twinLoRA, _ := mk(rand.New(rand.NewPCG(1, 1)))
+			seed := twinLoRA.drop.Uint64() // the seed layer's first dropout will use
 			twin.Release()
-			seed := twinRNG.Uint64()
 			loraRandomize(rng, l.B)
 			if m != nil {
 				for i := range m.Data() {

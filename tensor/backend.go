@@ -76,6 +76,19 @@ type Backend interface {
 	// are float64 so that derived constants such as 1 − β2 are formed
 	// before rounding (float32(0.999) alone would put 1e-5 of error in it).
 	AdamW(p, g, m, v *Tensor, lr, beta1, beta2, eps, weightDecay, bc1, bc2 float64)
+
+	// --- Inference with a KV cache (CPU versions in decode.go) ---
+
+	// RoPEAt is RoPE's forward where row r is at position
+	// startPos + r mod seqLen; cos, sin cover those positions. dst may be x.
+	RoPEAt(dst, x, cos, sin *Tensor, startPos, seqLen, headDim int)
+	// CacheWrite copies x (B·T, KV·D) into rows Start…Start+T−1 of each
+	// sequence's Cap-row block of cache (B·Cap, KV·D).
+	CacheWrite(cache, x *Tensor, s CacheShape)
+	// AttentionCached is causal GQA of the T new queries q (B·T, H·D)
+	// against cache rows 0…Start+t of k, v (B·Cap, KV·D) into out
+	// (B·T, H·D). No log-sum-exp: there is no backward.
+	AttentionCached(out, q, k, v *Tensor, s CacheShape)
 }
 
 // AttnShape describes a batch of attention: B sequences of T positions,

@@ -1,13 +1,19 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
-	"time"
+	"syscall"
 
+	"github.com/gopaca/paca/data"
 	"github.com/gopaca/paca/paca"
 	"github.com/gopaca/paca/tensor"
 )
@@ -17,7 +23,12 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		`Train fine-tunes a model on pre-tokenized JSONL records (as paca eval reads
 them), in file order, and writes the result to --out: a PEFT adapter
 (adapter_config.json + adapter_model.safetensors, float32) for the adapter
-methods, or a full HF checkpoint for --method full.`, stderr)
+methods, or a full HF checkpoint for --method full. It also writes
+train_log.jsonl and loss.png there.
+
+With --save-every N, checkpoint-<step> directories hold everything needed
+to continue; --resume DIR continues from one exactly as if the run had not
+stopped. Ctrl-C finishes the current step, saves a checkpoint and exits.`, stderr)
 	modelDir := fs.String("model", "", "HF model `directory`")
 	dataPath := fs.String("data", "", "pre-tokenized JSONL `file`")
 	out := fs.String("out", "", "output `directory`")
@@ -37,10 +48,18 @@ methods, or a full HF checkpoint for --method full.`, stderr)
 	sched := fs.String("lr-scheduler", "linear", "learning-rate `schedule`: constant, linear or cosine")
 	warmup := fs.Int("warmup-steps", 0, "linear warm-up steps")
 	clip := fs.Float64("max-grad-norm", 1, "clip the global gradient norm (0 disables)")
-	batch := fs.Int("batch-size", 4, "records per step")
+	batch := fs.Int("batch-size", 4, "records per micro-batch")
+	accum := fs.Int("grad-accum", 1, "micro-batches per optimizer step")
 	seqLen := fs.Int("seq-len", 512, "truncate records to this many tokens")
 	steps := fs.Int("steps", 100, "optimizer steps")
-	seed := fs.Uint64("seed", 42, "random seed (PaCA columns, LoRA init)")
+	seed := fs.Uint64("seed", 42, "random seed (PaCA columns, LoRA init and dropout)")
+	ckpt := fs.Bool("grad-checkpointing", false, "recompute each decoder layer in backward instead of keeping its activations")
+	evalData := fs.String("eval-data", "", "pre-tokenized JSONL `file` to evaluate on")
+	evalSplit := fs.Float64("eval-split", 0, "hold out this `fraction` of --data for evaluation")
+	evalEvery := fs.Int("eval-every", 0, "evaluate every N steps (0: only at the end)")
+	saveEvery := fs.Int("save-every", 0, "write a checkpoint every N steps (0: none)")
+	keep := fs.Int("keep-checkpoints", 2, "how many recent checkpoints to keep")
+	resume := fs.String("resume", "", "continue from a checkpoint `directory`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -48,9 +67,15 @@ methods, or a full HF checkpoint for --method full.`, stderr)
 		return err
 	}
 	tc := paca.TrainConfig{Optimizer: *optimizer, LR: *lr, WeightDecay: *wd, Schedule: *sched,
-		Warmup: *warmup, MaxGradNorm: *clip, BatchSize: *batch, SeqLen: *seqLen, Steps: *steps}
+		Warmup: *warmup, MaxGradNorm: *clip, BatchSize: *batch, GradAccum: *accum, SeqLen: *seqLen, Steps: *steps}
 	if err := tc.Check(); err != nil {
 		return err
+	}
+	if *evalSplit < 0 || *evalSplit >= 1 {
+		return fmt.Errorf("--eval-split must be in [0, 1), got %g", *evalSplit)
+	}
+	if *evalSplit > 0 && *evalData != "" {
+		return fmt.Errorf("use --eval-data or --eval-split, not both")
 	}
 	tg, err := paca.ParseTargets(*targets)
 	if err != nil {
@@ -66,10 +91,26 @@ methods, or a full HF checkpoint for --method full.`, stderr)
 		return err
 	}
 	defer m.Release()
+	m.GradCheckpointing = *ckpt
 	if *seqLen > m.Config.MaxPositions {
 		return fmt.Errorf("--seq-len %d exceeds the model's max_position_embeddings %d", *seqLen, m.Config.MaxPositions)
 	}
-	batches := paca.Batches(recs, *batch, *seqLen, *steps)
+	var evalRecs []data.Record
+	switch {
+	case *evalData != "":
+		if evalRecs, err = data.ReadTokenized(*evalData); err == nil {
+			err = data.CheckVocab(evalRecs, m.Config.VocabSize, *evalData)
+		}
+		if err != nil {
+			return err
+		}
+	case *evalSplit > 0:
+		n := int(float64(len(recs)) * *evalSplit)
+		if n < 1 || n >= len(recs) {
+			return fmt.Errorf("--eval-split %g of %d records leaves nothing to train or evaluate on", *evalSplit, len(recs))
+		}
+		recs, evalRecs = recs[:len(recs)-n], recs[len(recs)-n:]
+	}
 
 	cfg := paca.Config{Method: *method, Rank: *rank, Alpha: *alpha, Targets: tg, Layers: ls, Seed: *seed,
 		Dropout: *dropout, RSLoRA: *rslora, DoubleQuant: *doubleQuant}
@@ -78,7 +119,11 @@ methods, or a full HF checkpoint for --method full.`, stderr)
 	case paca.SelectWeightNorm:
 		cfg.Selector = paca.WeightNormSelector{}
 	case paca.SelectGradient:
-		norms, err := paca.CalibrationNorms(m, tg, ls, batches[:min(*calib, len(batches))])
+		var cb []paca.Batch
+		for i := 0; i < max(*calib, 1); i++ {
+			cb = append(cb, paca.BatchAt(recs, *batch, *seqLen, i))
+		}
+		norms, err := paca.CalibrationNorms(m, tg, ls, cb)
 		if err != nil {
 			return err
 		}
@@ -90,17 +135,72 @@ methods, or a full HF checkpoint for --method full.`, stderr)
 	if err != nil {
 		return err
 	}
+	tr, err := paca.NewTrainer(a, recs, tc)
+	if err != nil {
+		return err
+	}
+	defer tr.Release()
+	if *resume != "" {
+		if err := tr.LoadCheckpoint(*resume); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "resumed from %s at step %d\n", *resume, tr.Step)
+	}
 	fmt.Fprintln(stderr, a.Summary())
 
-	start := time.Now()
-	tokens := 0
-	err = paca.Train(a, batches, tc, func(s paca.StepLog) {
-		tokens += s.Tokens
-		el := time.Since(start).Seconds()
-		fmt.Fprintf(stdout, "step %d/%d  loss %.4f  lr %.3g  grad-norm %.3g  tokens/s %.0f\n",
-			s.Step, tc.Steps, s.Loss, s.LR, s.GradNorm, float64(tokens)/el)
-	})
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	base, _ := filepath.Abs(*modelDir)
+	pr, err := newProgress(stdout, filepath.Join(*out, "train_log.jsonl"), tr.Step, tc.Steps)
 	if err != nil {
+		return err
+	}
+	lastGood := ""
+	save := func() error {
+		dir := filepath.Join(*out, fmt.Sprintf("checkpoint-%d", tr.Step))
+		if err := tr.SaveCheckpoint(dir, base); err != nil {
+			return err
+		}
+		lastGood = dir
+		return pruneCheckpoints(*out, *keep)
+	}
+	evaluate := func() {
+		if len(evalRecs) > 0 {
+			l, n := paca.EvalLoss(m, evalRecs, *batch, *seqLen)
+			pr.eval(tr.Step, l, n)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = tr.Run(ctx, func(s paca.StepLog) error {
+		pr.step(s)
+		if *evalEvery > 0 && s.Step%*evalEvery == 0 && s.Step < tc.Steps {
+			evaluate()
+		}
+		if *saveEvery > 0 && s.Step%*saveEvery == 0 {
+			return save()
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, context.Canceled):
+		pr.note("interrupted: saving a checkpoint")
+		if err := save(); err != nil {
+			return err
+		}
+		pr.close(filepath.Join(*out, "loss.png"))
+		return fmt.Errorf("interrupted at step %d; continue with --resume %s", tr.Step, lastGood)
+	case err != nil:
+		pr.close(filepath.Join(*out, "loss.png"))
+		if lastGood != "" {
+			return fmt.Errorf("%w; the last good checkpoint is %s", err, lastGood)
+		}
+		return err
+	}
+	evaluate()
+	if err := pr.close(filepath.Join(*out, "loss.png")); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "\n%s", tensor.MemStats())
@@ -109,13 +209,36 @@ methods, or a full HF checkpoint for --method full.`, stderr)
 		a.Unapply()
 		err = m.Save(*out)
 	} else {
-		abs, _ := filepath.Abs(*modelDir)
-		err = paca.Save(*out, a, abs)
+		err = paca.Save(*out, a, base)
 	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "wrote %s\n", *out)
+	return nil
+}
+
+// pruneCheckpoints removes all but the keep newest checkpoint-<step>
+// directories of out.
+func pruneCheckpoints(out string, keep int) error {
+	ents, err := os.ReadDir(out)
+	if err != nil {
+		return err
+	}
+	var steps []int
+	for _, e := range ents {
+		if s, ok := strings.CutPrefix(e.Name(), "checkpoint-"); ok && e.IsDir() {
+			if n, err := strconv.Atoi(s); err == nil {
+				steps = append(steps, n)
+			}
+		}
+	}
+	sort.Ints(steps)
+	for i := 0; i < len(steps)-max(keep, 1); i++ {
+		if err := os.RemoveAll(filepath.Join(out, fmt.Sprintf("checkpoint-%d", steps[i]))); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -134,3 +257,4 @@ func parseInts(s string) ([]int, error) {
 	}
 	return out, nil
 }
+

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"math"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -110,4 +112,59 @@ func TestTrainSelections(t *testing.T) {
 	code, _, stderr := runPaca("train", "--model", model, "--data", dataPath, "--out", t.TempDir(), "--selection", "best")
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, `unknown --selection "best"`)
+}
+
+// --resume from a checkpoint finishes with the same adapter, byte for
+// byte, as the run that was never interrupted.
+func TestTrainResume(t *testing.T) {
+	model, dataPath := filepath.Join(goldenModel, "model"), filepath.Join(goldenModel, "data.jsonl")
+	common := []string{"--model", model, "--data", dataPath, "--method", "lora", "--dropout", "0.1",
+		"--steps", "6", "--batch-size", "1", "--grad-accum", "2", "--lr", "1e-2", "--lr-scheduler", "cosine", "--warmup-steps", "2"}
+	full := t.TempDir()
+	code, _, stderr := runPaca(append([]string{"train", "--out", full, "--save-every", "3", "--keep-checkpoints", "1"}, common...)...)
+	require.Equal(t, 0, code, stderr)
+	for _, f := range []string{"train_log.jsonl", "loss.png", "checkpoint-6", paca.AdapterWeightsFile} {
+		_, err := os.Stat(filepath.Join(full, f))
+		require.NoError(t, err, f)
+	}
+	_, err := os.Stat(filepath.Join(full, "checkpoint-3"))
+	require.True(t, os.IsNotExist(err), "--keep-checkpoints 1 prunes checkpoint-3")
+
+	// Run to step 3 only, then resume into another directory.
+	part := t.TempDir()
+	code, _, stderr = runPaca(append([]string{"train", "--out", part, "--save-every", "3"}, common...)...)
+	require.Equal(t, 0, code, stderr)
+	resumed := t.TempDir()
+	code, stdout, stderr := runPaca(append([]string{"train", "--out", resumed, "--resume", filepath.Join(part, "checkpoint-3")}, common...)...)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "resumed from")
+	require.NotContains(t, stdout, "step 3/6")
+	require.Contains(t, stdout, "step 4/6")
+	want, err := os.ReadFile(filepath.Join(full, paca.AdapterWeightsFile))
+	require.NoError(t, err)
+	got, err := os.ReadFile(filepath.Join(resumed, paca.AdapterWeightsFile))
+	require.NoError(t, err)
+	require.Equal(t, want, got, "resumed adapter differs")
+}
+
+// A NaN loss stops training with a clear message.
+func TestTrainNaN(t *testing.T) {
+	dir := copyModel(t)
+	f, err := safetensors.Open(filepath.Join(dir, "model.safetensors"))
+	require.NoError(t, err)
+	var ts []safetensors.Tensor
+	for _, name := range f.Names() {
+		vals, err := f.Float32(name)
+		require.NoError(t, err)
+		if name == "model.norm.weight" {
+			vals[0] = float32(math.NaN())
+		}
+		info, _ := f.Info(name)
+		ts = append(ts, safetensors.F32Tensor(name, info.Shape, vals))
+	}
+	f.Close()
+	require.NoError(t, safetensors.Write(filepath.Join(dir, "model.safetensors"), ts, nil))
+	code, _, stderr := runPaca("train", "--model", dir, "--data", filepath.Join(goldenModel, "data.jsonl"), "--out", t.TempDir(), "--steps", "2")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "step 1: loss is NaN")
 }

@@ -45,7 +45,7 @@ func WriteFunc(path string, fill func(w io.Writer) error) (err error) {
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return SyncDir(dir)
 }
 
 // Write creates path atomically with data.
@@ -56,9 +56,9 @@ func Write(path string, data []byte) error {
 	})
 }
 
-// syncDir makes a rename in dir durable. Windows cannot sync a directory,
+// SyncDir makes a rename in dir durable. Windows cannot sync a directory,
 // and some file systems answer EINVAL; neither is worth failing a write for.
-func syncDir(dir string) error {
+func SyncDir(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
