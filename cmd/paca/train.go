@@ -257,4 +257,3 @@ func parseInts(s string) ([]int, error) {
 	}
 	return out, nil
 }
-
