@@ -105,8 +105,15 @@ type Trainer struct {
 	sched  nn.Schedule
 }
 
-// NewTrainer prepares a run over the training records.
+// NewTrainer prepares a run over the training records that trains a's
+// adapters.
 func NewTrainer(a *Adapted, train []data.Record, tc TrainConfig) (*Trainer, error) {
+	return NewTrainerParams(a, a.Trainable(), train, tc)
+}
+
+// NewTrainerParams prepares a run that trains the given tensors of
+// a.Model, which need not be adapters (pre-training trains them all).
+func NewTrainerParams(a *Adapted, params []nn.Param, train []data.Record, tc TrainConfig) (*Trainer, error) {
 	if err := tc.Check(); err != nil {
 		return nil, err
 	}
@@ -117,7 +124,7 @@ func NewTrainer(a *Adapted, train []data.Record, tc TrainConfig) (*Trainer, erro
 		return nil, fmt.Errorf("activation recomputation needs dropout 0 (the recomputed pass would draw new masks)")
 	}
 	sched, _ := nn.ParseSchedule(tc.Schedule)
-	t := &Trainer{Adapted: a, Config: tc, train: train, params: a.Trainable(), sched: sched}
+	t := &Trainer{Adapted: a, Config: tc, train: train, params: params, sched: sched}
 	if len(t.params) == 0 {
 		return nil, fmt.Errorf("nothing to train")
 	}
@@ -151,7 +158,7 @@ func (t *Trainer) TrainStep() (StepLog, error) {
 		if math.IsNaN(l) || math.IsInf(l, 0) {
 			tp.Reset()
 			loss.Release()
-			a.ZeroGrad()
+			t.zeroGrad()
 			return log, fmt.Errorf("step %d: loss is %v", log.Step, l)
 		}
 		tp.Backward(loss, float32(1/float64(n)))
@@ -161,14 +168,21 @@ func (t *Trainer) TrainStep() (StepLog, error) {
 	}
 	log.GradNorm = nn.ClipGradNorm(t.params, tc.MaxGradNorm)
 	if math.IsNaN(log.GradNorm) || math.IsInf(log.GradNorm, 0) {
-		a.ZeroGrad()
+		t.zeroGrad()
 		return log, fmt.Errorf("step %d: gradient norm is %v", log.Step, log.GradNorm)
 	}
 	log.LR = t.sched.LR(tc.LR, t.Step, tc.Warmup, tc.Steps)
 	t.opt.Step(log.LR)
-	a.ZeroGrad()
+	t.zeroGrad()
 	t.Step++
 	return log, nil
+}
+
+func (t *Trainer) zeroGrad() {
+	for _, p := range t.params {
+		p.T.Grad.Release()
+		p.T.Grad = nil
+	}
 }
 
 // EvalLoss returns the mean loss over the records' counted tokens and

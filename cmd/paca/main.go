@@ -7,6 +7,7 @@
 //
 // The commands are:
 //
+//	demo         pre-train a small model, then compare PaCA, LoRA and full fine-tuning
 //	train        fine-tune a model with PaCA, LoRA, DoRA, their 4-bit variants, or fully
 //	eval         mean causal-LM loss of a model on pre-tokenized JSONL
 //	merge        fold an adapter into its base model and write an HF checkpoint
@@ -31,6 +32,7 @@ type command struct {
 }
 
 var commands = []command{
+	{"demo", "pre-train a small model, then compare PaCA, LoRA and full fine-tuning", runDemo},
 	{"train", "fine-tune a model with PaCA, LoRA, DoRA, their 4-bit variants, or fully", runTrain},
 	{"eval", "mean causal-LM loss of a model on pre-tokenized JSONL", runEval},
 	{"merge", "fold an adapter into its base model and write an HF checkpoint", runMerge},
