@@ -12,6 +12,7 @@
 //	eval         mean causal-LM loss of a model on pre-tokenized JSONL
 //	merge        fold an adapter into its base model and write an HF checkpoint
 //	export-lora  write a PaCA adapter as the equivalent LoRA adapter
+//	inspect      describe a checkpoint, an adapter or a safetensors file
 //
 // Use "paca <command> -h" for more about a command.
 package main
@@ -37,6 +38,7 @@ var commands = []command{
 	{"eval", "mean causal-LM loss of a model on pre-tokenized JSONL", runEval},
 	{"merge", "fold an adapter into its base model and write an HF checkpoint", runMerge},
 	{"export-lora", "write a PaCA adapter as the equivalent LoRA adapter", runExportLoRA},
+	{"inspect", "describe a checkpoint, an adapter or a safetensors file", runInspect},
 }
 
 // errUsage marks a command-line mistake: the flag package has already

@@ -149,3 +149,24 @@ func TestUsage(t *testing.T) {
 	code, _, _ = runPaca("eval", "-h")
 	require.Equal(t, 0, code)
 }
+
+func TestInspect(t *testing.T) {
+	code, out, errOut := runPaca("inspect", filepath.Join(goldenModel, "model"))
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "2 layers, hidden 32, 4 heads (2 KV, head dim 8)")
+	require.Contains(t, out, "F32       21 tensors")
+	require.Contains(t, out, "total 17,888 values")
+
+	adapter := t.TempDir()
+	code, _, errOut = runPaca("train", "--model", filepath.Join(goldenModel, "model"), "--data", filepath.Join(goldenModel, "data.jsonl"),
+		"--out", adapter, "--steps", "1", "--rank", "2", "--targets", "q_proj")
+	require.Equal(t, 0, code, errOut)
+	code, out, errOut = runPaca("inspect", "--tensors", adapter)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, `"peft_type": "PACA"`)
+	require.Contains(t, out, "base_model.model.model.layers.1.self_attn.q_proj.paca_indices  I64  [2]")
+
+	code, _, errOut = runPaca("inspect", filepath.Join(t.TempDir(), "missing"))
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "missing")
+}
