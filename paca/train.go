@@ -186,22 +186,29 @@ func (t *Trainer) zeroGrad() {
 }
 
 // EvalLoss returns the mean loss over the records' counted tokens and
-// their count, batchSize records at a time, without a tape.
-func EvalLoss(m *nn.Model, recs []data.Record, batchSize, seqLen int) (float64, int) {
+// their count, batchSize records at a time in file order, each truncated
+// to seqLen tokens, without a tape. Shorter records are padded on the
+// right with label -100: under causal attention the padding cannot change
+// the scores of the tokens before it.
+func EvalLoss(m *nn.Model, recs []data.Record, batchSize, seqLen int) (float64, int, error) {
 	var sum float64
 	tokens := 0
-	for i := 0; i*batchSize < len(recs); i++ {
-		chunk := recs[i*batchSize : min((i+1)*batchSize, len(recs))]
+	for lo := 0; lo < len(recs); lo += batchSize {
+		chunk := recs[lo:min(lo+batchSize, len(recs))]
 		b := BatchAt(chunk, len(chunk), seqLen, 0)
 		loss, n := m.Loss(nil, b.IDs, b.Labels, b.B, b.T)
-		sum += float64(loss.Item()) * float64(n)
-		tokens += n
+		l := float64(loss.Item())
 		loss.Release()
+		if math.IsNaN(l) || math.IsInf(l, 0) {
+			return 0, 0, fmt.Errorf("loss is %v in the batch starting at line %d", l, chunk[0].Line)
+		}
+		sum += l * float64(n)
+		tokens += n
 	}
 	if tokens == 0 {
-		return math.NaN(), 0
+		return 0, 0, fmt.Errorf("no token is counted (every label is -100, or each record has one token)")
 	}
-	return sum / float64(tokens), tokens
+	return sum / float64(tokens), tokens, nil
 }
 
 // Run trains until every step is done or ctx is cancelled (after the step

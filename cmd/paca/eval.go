@@ -5,22 +5,36 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 
 	"github.com/gopaca/paca/data"
 	"github.com/gopaca/paca/nn"
+	"github.com/gopaca/paca/paca"
 	"github.com/gopaca/paca/tensor"
+	"github.com/gopaca/paca/tokenizer"
 )
 
 func runEval(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("eval", "--model DIR --data FILE.jsonl [--batch-size N] [--json]",
-		`Eval reads pre-tokenized JSONL records {"input_ids": [...], "labels": [...]}
-(labels default to the input ids; -100 is not scored) and prints the mean
+	fs := newFlagSet("eval", "--model DIR --data FILE.jsonl [--adapter DIR] [--batch-size N] [--shots K] [--json]",
+		`Eval measures a model (with --adapter, a fine-tuned one) on a JSONL file.
+
+For datasets in any format paca train reads ({"text"}, prompt/completion,
+Alpaca, chat, or pre-tokenized {"input_ids","labels"}), it prints the mean
 causal-LM loss over all counted tokens, as HF transformers computes it, with
-the token count and perplexity.`, stderr)
+the token count and perplexity.
+
+For multiple-choice records {"question","choices":[…],"answer"} (MMLU
+style; answer is an index or a letter), it prints the accuracy: each
+question is asked after --shots worked examples (the file's first
+questions), and the choice whose letter is the most likely continuation of
+"Answer:" is the model's answer.`, stderr)
 	modelDir := fs.String("model", "", "HF model `directory` (config.json + model.safetensors)")
-	dataPath := fs.String("data", "", "pre-tokenized JSONL `file`")
+	dataPath := fs.String("data", "", "JSONL `file`")
+	adapterDir := fs.String("adapter", "", "PEFT adapter `directory` to apply")
 	batch := fs.Int("batch-size", 8, "records per forward pass")
-	asJSON := fs.Bool("json", false, `print one JSON object {"loss": …, "tokens": …} on stdout`)
+	shots := fs.Int("shots", 5, "worked examples before each multiple-choice question")
+	asJSON := fs.Bool("json", false, `print one JSON object on stdout: {"loss": …, "tokens": …} or {"accuracy": …, "questions": …}`)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -30,20 +44,35 @@ the token count and perplexity.`, stderr)
 	if *batch < 1 {
 		return fmt.Errorf("--batch-size must be at least 1, got %d", *batch)
 	}
+	if *shots < 0 {
+		return fmt.Errorf("--shots must not be negative, got %d", *shots)
+	}
+	mc, err := data.IsQuestions(*dataPath)
+	if err != nil {
+		return err
+	}
+	if mc {
+		return evalChoices(*modelDir, *dataPath, *adapterDir, *shots, *asJSON, stdout)
+	}
 
-	m, recs, err := loadModelAndData(*modelDir, *dataPath)
+	m, err := nn.Load(*modelDir)
 	if err != nil {
 		return err
 	}
 	defer m.Release()
-	sum, tokens, err := evalLoss(m, recs, *batch)
+	recs, err := loadDataset(*dataPath, *modelDir, m, data.Options{SeqLen: m.Config.MaxPositions}, stderr)
+	if err != nil {
+		return err
+	}
+	if *adapterDir != "" {
+		if _, err := paca.LoadAdapter(*adapterDir, m, false); err != nil {
+			return err
+		}
+	}
+	loss, tokens, err := paca.EvalLoss(m, recs, *batch, m.Config.MaxPositions)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *dataPath, err)
 	}
-	if tokens == 0 {
-		return fmt.Errorf("%s: no token is counted (every label is -100 or each record has one token)", *dataPath)
-	}
-	loss := sum / float64(tokens)
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(struct {
 			Loss   float64 `json:"loss"`
@@ -55,43 +84,83 @@ the token count and perplexity.`, stderr)
 	return nil
 }
 
-// evalLoss returns the summed loss and the number of counted tokens over
-// recs, batchSize records at a time in file order. Shorter records are
-// padded on the right with label -100: under causal attention the padding
-// cannot change the scores of the tokens before it.
-func evalLoss(m *nn.Model, recs []data.Record, batchSize int) (sum float64, tokens int, err error) {
-	for lo := 0; lo < len(recs); lo += batchSize {
-		batch := recs[lo:min(lo+batchSize, len(recs))]
-		ids, labels, B, T := data.Pad(batch)
-		if T > m.Config.MaxPositions {
-			return 0, 0, fmt.Errorf("line %d: %d tokens exceed max_position_embeddings %d", batch[0].Line, T, m.Config.MaxPositions)
-		}
-		loss, n := m.Loss(nil, ids, labels, B, T)
-		if l := float64(loss.Item()); math.IsNaN(l) || math.IsInf(l, 0) {
-			loss.Release()
-			return 0, 0, fmt.Errorf("loss is %v in the batch starting at line %d", l, batch[0].Line)
-		}
-		sum += float64(loss.Item()) * float64(n)
-		tokens += n
-		loss.Release()
+// evalChoices prints the multiple-choice accuracy of a model.
+func evalChoices(modelDir, path, adapterDir string, shots int, asJSON bool, stdout io.Writer) error {
+	qs, err := data.ReadQuestions(path)
+	if err != nil {
+		return err
 	}
-	return sum, tokens, nil
+	m, err := nn.Load(modelDir)
+	if err != nil {
+		return err
+	}
+	defer m.Release()
+	tok, err := tokenizer.LoadDir(modelDir)
+	if err != nil {
+		return err
+	}
+	if adapterDir != "" {
+		if _, err := paca.LoadAdapter(adapterDir, m, false); err != nil {
+			return err
+		}
+	}
+	acc, n, err := multipleChoice(m, tok, qs, shots)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if asJSON {
+		return json.NewEncoder(stdout).Encode(struct {
+			Accuracy  float64 `json:"accuracy"`
+			Questions int     `json:"questions"`
+			Shots     int     `json:"shots"`
+		}{acc, n, shots})
+	}
+	fmt.Fprintf(stdout, "accuracy %.4f  questions %d  shots %d\n", acc, n, shots)
+	return nil
 }
 
-// loadModelAndData loads a model and pre-tokenized records whose tokens
-// all lie in its vocabulary.
-func loadModelAndData(modelDir, dataPath string) (*nn.Model, []data.Record, error) {
+// loadModelAndData loads a model and a JSONL dataset in any format
+// data.Load reads (text, prompt/completion, Alpaca, chat, pre-tokenized),
+// tokenized with the model's own tokenizer.json when the format needs one.
+// Every token must lie in the model's vocabulary.
+func loadModelAndData(modelDir, dataPath string, opt data.Options, stderr io.Writer) (*nn.Model, []data.Record, error) {
 	m, err := nn.Load(modelDir)
 	if err != nil {
 		return nil, nil, err
 	}
-	recs, err := data.ReadTokenized(dataPath)
-	if err == nil {
-		err = data.CheckVocab(recs, m.Config.VocabSize, dataPath)
-	}
+	recs, err := loadDataset(dataPath, modelDir, m, opt, stderr)
 	if err != nil {
 		m.Release()
 		return nil, nil, err
 	}
 	return m, recs, nil
+}
+
+// loadDataset reads one dataset file for model m loaded from modelDir.
+func loadDataset(path, modelDir string, m *nn.Model, opt data.Options, stderr io.Writer) ([]data.Record, error) {
+	var tok data.Tokenizer
+	if _, err := os.Stat(filepath.Join(modelDir, "tokenizer.json")); err == nil {
+		t, err := tokenizer.LoadDir(modelDir)
+		if err != nil {
+			return nil, err
+		}
+		tok = t
+	}
+	ds, err := data.Load(path, tok, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := data.CheckVocab(ds.Records, m.Config.VocabSize, path); err != nil {
+		return nil, err
+	}
+	if ds.Skipped > 0 {
+		fmt.Fprintf(stderr, "warning: %s: skipped %d malformed lines, the first: %v\n", path, ds.Skipped, ds.SkipErrors[0])
+	}
+	if ds.Truncated > 0 {
+		fmt.Fprintf(stderr, "%s: %d records truncated to %d tokens\n", path, ds.Truncated, opt.SeqLen)
+	}
+	if ds.Masked > 0 {
+		fmt.Fprintf(stderr, "warning: %s: %d records have no token to learn from (all labels -100)\n", path, ds.Masked)
+	}
+	return ds.Records, nil
 }

@@ -9,10 +9,12 @@
 //
 //	demo         pre-train a small model, then compare PaCA, LoRA and full fine-tuning
 //	train        fine-tune a model with PaCA, LoRA, DoRA, their 4-bit variants, or fully
-//	eval         mean causal-LM loss of a model on pre-tokenized JSONL
+//	eval         loss and perplexity, or multiple-choice accuracy, of a model on JSONL
+//	generate     continue a prompt or a chat turn, with or without an adapter
 //	merge        fold an adapter into its base model and write an HF checkpoint
 //	export-lora  write a PaCA adapter as the equivalent LoRA adapter
 //	inspect      describe a checkpoint, an adapter or a safetensors file
+//	tokenize     print the token ids of text on standard input
 //
 // Use "paca <command> -h" for more about a command.
 package main
@@ -35,11 +37,16 @@ type command struct {
 var commands = []command{
 	{"demo", "pre-train a small model, then compare PaCA, LoRA and full fine-tuning", runDemo},
 	{"train", "fine-tune a model with PaCA, LoRA, DoRA, their 4-bit variants, or fully", runTrain},
-	{"eval", "mean causal-LM loss of a model on pre-tokenized JSONL", runEval},
+	{"eval", "loss and perplexity, or multiple-choice accuracy, of a model on JSONL", runEval},
+	{"generate", "continue a prompt or a chat turn, with or without an adapter", runGenerate},
 	{"merge", "fold an adapter into its base model and write an HF checkpoint", runMerge},
 	{"export-lora", "write a PaCA adapter as the equivalent LoRA adapter", runExportLoRA},
 	{"inspect", "describe a checkpoint, an adapter or a safetensors file", runInspect},
+	{"tokenize", "print the token ids of the text on stdin as a JSON array", runTokenize},
 }
+
+// stdin is where commands read text from; tests replace it.
+var stdin io.Reader = os.Stdin
 
 // errUsage marks a command-line mistake: the flag package has already
 // printed what was wrong, and the exit status is 2.

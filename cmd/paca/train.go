@@ -20,8 +20,13 @@ import (
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("train", "--model DIR --data FILE.jsonl --out DIR [flags]",
-		`Train fine-tunes a model on pre-tokenized JSONL records (as paca eval reads
-them), in file order, and writes the result to --out: a PEFT adapter
+		`Train fine-tunes a model on a JSONL dataset, one record a line: {"text"},
+{"prompt","completion"}, Alpaca {"instruction","input","output"}, chat
+{"messages":[{"role","content"}…]} or pre-tokenized {"input_ids","labels"}.
+Text is tokenized with the model's tokenizer.json (chat with its template);
+only completions and assistant turns are learned unless --train-on-prompt.
+Records are used in file order (or --shuffle) and the result is written to
+--out: a PEFT adapter
 (adapter_config.json + adapter_model.safetensors, float32) for the adapter
 methods, or a full HF checkpoint for --method full. It also writes
 train_log.jsonl and loss.png there.
@@ -30,7 +35,7 @@ With --save-every N, checkpoint-<step> directories hold everything needed
 to continue; --resume DIR continues from one exactly as if the run had not
 stopped. Ctrl-C finishes the current step, saves a checkpoint and exits.`, stderr)
 	modelDir := fs.String("model", "", "HF model `directory`")
-	dataPath := fs.String("data", "", "pre-tokenized JSONL `file`")
+	dataPath := fs.String("data", "", "JSONL dataset `file`")
 	out := fs.String("out", "", "output `directory`")
 	method := fs.String("method", paca.MethodPaCA, "fine-tuning `method`: "+strings.Join(paca.Methods, ", "))
 	rank := fs.Int("rank", 8, "r: adapted columns (PaCA) or adapter rank (LoRA)")
@@ -54,12 +59,16 @@ stopped. Ctrl-C finishes the current step, saves a checkpoint and exits.`, stder
 	steps := fs.Int("steps", 100, "optimizer steps")
 	seed := fs.Uint64("seed", 42, "random seed (PaCA columns, LoRA init and dropout)")
 	ckpt := fs.Bool("grad-checkpointing", false, "recompute each decoder layer in backward instead of keeping its activations")
-	evalData := fs.String("eval-data", "", "pre-tokenized JSONL `file` to evaluate on")
+	evalData := fs.String("eval-data", "", "JSONL dataset `file` to evaluate on")
 	evalSplit := fs.Float64("eval-split", 0, "hold out this `fraction` of --data for evaluation")
 	evalEvery := fs.Int("eval-every", 0, "evaluate every N steps (0: only at the end)")
 	saveEvery := fs.Int("save-every", 0, "write a checkpoint every N steps (0: none)")
 	keep := fs.Int("keep-checkpoints", 2, "how many recent checkpoints to keep")
 	resume := fs.String("resume", "", "continue from a checkpoint `directory`")
+	shuffle := fs.Bool("shuffle", false, "shuffle the training records (by --seed) instead of using file order")
+	onPrompt := fs.Bool("train-on-prompt", false, "learn prompts and user turns too, not only completions and assistant turns")
+	pack := fs.Bool("pack", false, "pack records into --seq-len rows")
+	skipBad := fs.Bool("skip-bad-lines", false, "skip malformed lines with a counted warning instead of stopping")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -86,7 +95,8 @@ stopped. Ctrl-C finishes the current step, saves a checkpoint and exits.`, stder
 		return fmt.Errorf("--layers: %w", err)
 	}
 
-	m, recs, err := loadModelAndData(*modelDir, *dataPath)
+	dopt := data.Options{SeqLen: *seqLen, TrainOnPrompt: *onPrompt, Pack: *pack, SkipBadLines: *skipBad}
+	m, recs, err := loadModelAndData(*modelDir, *dataPath, dopt, stderr)
 	if err != nil {
 		return err
 	}
@@ -98,18 +108,17 @@ stopped. Ctrl-C finishes the current step, saves a checkpoint and exits.`, stder
 	var evalRecs []data.Record
 	switch {
 	case *evalData != "":
-		if evalRecs, err = data.ReadTokenized(*evalData); err == nil {
-			err = data.CheckVocab(evalRecs, m.Config.VocabSize, *evalData)
-		}
-		if err != nil {
+		if evalRecs, err = loadDataset(*evalData, *modelDir, m, dopt, stderr); err != nil {
 			return err
 		}
 	case *evalSplit > 0:
-		n := int(float64(len(recs)) * *evalSplit)
-		if n < 1 || n >= len(recs) {
-			return fmt.Errorf("--eval-split %g of %d records leaves nothing to train or evaluate on", *evalSplit, len(recs))
+		if len(recs) < 2 {
+			return fmt.Errorf("--eval-split needs at least 2 records, %s has %d", *dataPath, len(recs))
 		}
-		recs, evalRecs = recs[:len(recs)-n], recs[len(recs)-n:]
+		recs, evalRecs = data.Split(recs, *evalSplit, *seed)
+	}
+	if *shuffle {
+		data.Shuffle(recs, *seed)
 	}
 
 	cfg := paca.Config{Method: *method, Rank: *rank, Alpha: *alpha, Targets: tg, Layers: ls, Seed: *seed,
@@ -167,7 +176,11 @@ stopped. Ctrl-C finishes the current step, saves a checkpoint and exits.`, stder
 	}
 	evaluate := func() {
 		if len(evalRecs) > 0 {
-			l, n := paca.EvalLoss(m, evalRecs, *batch, *seqLen)
+			l, n, err := paca.EvalLoss(m, evalRecs, *batch, *seqLen)
+			if err != nil {
+				pr.note("eval at step %d: %v", tr.Step, err)
+				return
+			}
 			pr.eval(tr.Step, l, n)
 		}
 	}
