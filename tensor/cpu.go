@@ -5,12 +5,9 @@ import (
 	"math"
 	"runtime"
 	"sync"
-
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
 )
 
-// cpuBackend is the pure-Go Backend: gonum's blas32 for GEMM, plain loops
+// cpuBackend is the pure-Go Backend: its own GEMM (gemm.go), plain loops
 // split across cores for everything else.
 type cpuBackend struct{}
 
@@ -39,28 +36,17 @@ func parallelFor(n, minWork int, fn func(lo, hi int)) {
 
 func (cpuBackend) Gemm(transA, transB bool, alpha float32, a, b *Tensor, beta float32, c *Tensor) {
 	m, k := a.Rows(), a.Cols()
-	tA := blas.NoTrans
 	if transA {
 		m, k = k, m
-		tA = blas.Trans
 	}
 	kb, n := b.Rows(), b.Cols()
-	tB := blas.NoTrans
 	if transB {
 		kb, n = n, kb
-		tB = blas.Trans
 	}
 	if k != kb || c.Rows() != m || c.Cols() != n {
 		panic(fmt.Sprintf("tensor: Gemm shapes %v%s · %v%s → %v", a.shape, tstr(transA), b.shape, tstr(transB), c.shape))
 	}
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
-		scale(c.Data(), beta)
-		return
-	}
-	blas32.Implementation().Sgemm(tA, tB, m, n, k, alpha, a.Data(), a.Cols(), b.Data(), b.Cols(), beta, c.Data(), n)
+	sgemm(transA, transB, m, n, k, alpha, a.Data(), a.Cols(), b.Data(), b.Cols(), beta, c.Data(), n)
 }
 
 func tstr(t bool) string {
