@@ -204,7 +204,11 @@ func Load(dir string) (*Model, error) {
 		if err != nil {
 			return nil, err
 		}
-		return tensor.FromSlice(tensor.Frozen, data, shape...), nil
+		// Into pooled storage, off the Go heap: the collector would
+		// otherwise let the heap grow to twice the weights.
+		t := tensor.New(tensor.Frozen, shape...)
+		copy(t.Data(), data)
+		return t, nil
 	}, ck.has)
 	if err != nil {
 		return nil, err
@@ -374,14 +378,13 @@ func (m *Model) Forward(tp *tensor.Tape, ids []int32, B, T int) *tensor.Tensor {
 
 	x := tp.Embedding(m.Embed, ids) // (B·T, C)
 	for _, blk := range m.Blocks {
-		layer := func(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
-			return m.block(tp, blk, x, cos, sin, shape)
-		}
 		var y *tensor.Tensor
 		if m.GradCheckpointing {
-			y = tp.Checkpoint(x, layer)
+			y = tp.Checkpoint(x, func(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
+				return m.block(tp, blk, x, cos, sin, shape)
+			})
 		} else {
-			y = layer(tp, x)
+			y = m.block(tp, blk, x, cos, sin, shape)
 		}
 		x.Release()
 		x = y
@@ -436,7 +439,11 @@ func (m *Model) block(tp *tensor.Tape, blk *Block, x, cos, sin *tensor.Tensor, s
 // causal-LM convention: position t is scored on labels[t+1]; the last
 // position of each sequence and labels of -100 are not scored.
 func ShiftLabels(labels []int32, B, T int) []int32 {
-	targets := make([]int32, B*T)
+	return shiftLabels(make([]int32, B*T), labels, B, T)
+}
+
+// shiftLabels is ShiftLabels into targets (B·T).
+func shiftLabels(targets, labels []int32, B, T int) []int32 {
 	for b := 0; b < B; b++ {
 		for t := 0; t < T; t++ {
 			targets[b*T+t] = IgnoreIndex
@@ -455,7 +462,8 @@ const IgnoreIndex = -100
 // over the counted targets (see ShiftLabels), with their count.
 func (m *Model) Loss(tp *tensor.Tape, ids, labels []int32, B, T int) (*tensor.Tensor, int) {
 	logits := m.Forward(tp, ids, B, T)
-	loss, n := tp.CrossEntropy(logits, ShiftLabels(labels, B, T))
+	// The targets live as long as the tape needs them (its backward).
+	loss, n := tp.CrossEntropy(logits, shiftLabels(tp.Int32s(B*T), labels, B, T))
 	logits.Release()
 	return loss, n
 }

@@ -3,7 +3,6 @@ package nn
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"sync"
 
 	"github.com/gopaca/paca/tensor"
@@ -237,12 +236,11 @@ func ClipGradNorm(params []Param, maxNorm float64) float64 {
 	c := float32(coef)
 	for _, p := range params {
 		if p.T != nil && p.T.Grad != nil {
-			forChunks(len(p.T.Grad.Data()), func(_, lo, hi int) {
-				g := p.T.Grad.Data()[lo:hi]
-				for i := range g {
-					g[i] *= c
-				}
-			})
+			g := p.T.Grad.Data()
+			j := getClipJob()
+			j.x, j.scale = g, c
+			tensor.Parallel(numChunks(len(g)), 1, j)
+			putClipJob(j)
 		}
 	}
 	return norm
@@ -252,33 +250,63 @@ func ClipGradNorm(params []Param, maxNorm float64) float64 {
 // the partial sums, and hence the norm, are the same on every machine.
 const clipChunk = 1 << 16
 
-// forChunks calls fn(chunk, lo, hi) for the clipChunk-sized pieces of
-// [0, n), spread over up to GOMAXPROCS goroutines.
-func forChunks(n int, fn func(chunk, lo, hi int)) {
-	chunks := (n + clipChunk - 1) / clipChunk
-	workers := min(runtime.GOMAXPROCS(0), chunks)
-	if workers <= 1 {
-		for c := range chunks {
-			fn(c, c*clipChunk, min(n, (c+1)*clipChunk))
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := w; c < chunks; c += workers {
-				fn(c, c*clipChunk, min(n, (c+1)*clipChunk))
+func numChunks(n int) int { return (n + clipChunk - 1) / clipChunk }
+
+// clipJob is one of ClipGradNorm's loops over the clipChunk-sized chunks
+// of x: partial[c] = Σ x² over chunk c when sum is set, else x *= scale.
+// It runs on tensor.Parallel and comes from a free list, so that clipping
+// allocates nothing.
+type clipJob struct {
+	x       []float32
+	sum     bool
+	partial []float64
+	scale   float32
+}
+
+func (j *clipJob) Range(clo, chi int) {
+	for c := clo; c < chi; c++ {
+		x := j.x[c*clipChunk : min(len(j.x), (c+1)*clipChunk)]
+		if !j.sum {
+			for i := range x {
+				x[i] *= j.scale
 			}
-		}()
+			continue
+		}
+		var s float64
+		for _, v := range x {
+			s += float64(v) * float64(v)
+		}
+		j.partial[c] = s
 	}
-	wg.Wait()
+}
+
+var clipJobs struct {
+	sync.Mutex
+	free []*clipJob
+}
+
+func getClipJob() *clipJob {
+	clipJobs.Lock()
+	defer clipJobs.Unlock()
+	if k := len(clipJobs.free); k > 0 {
+		j := clipJobs.free[k-1]
+		clipJobs.free = clipJobs.free[:k-1]
+		return j
+	}
+	return new(clipJob)
+}
+
+// putClipJob recycles j, keeping its partials' array.
+func putClipJob(j *clipJob) {
+	*j = clipJob{partial: j.partial[:0]}
+	clipJobs.Lock()
+	clipJobs.free = append(clipJobs.free, j)
+	clipJobs.Unlock()
 }
 
 // sumSquares returns Σ x² in float64, summing per-chunk partials in order.
 func sumSquares(x []float32) float64 {
-	chunks := (len(x) + clipChunk - 1) / clipChunk
+	chunks := numChunks(len(x))
 	if chunks <= 1 {
 		var s float64
 		for _, v := range x {
@@ -286,17 +314,16 @@ func sumSquares(x []float32) float64 {
 		}
 		return s
 	}
-	partial := make([]float64, chunks)
-	forChunks(len(x), func(c, lo, hi int) {
-		var s float64
-		for _, v := range x[lo:hi] {
-			s += float64(v) * float64(v)
-		}
-		partial[c] = s
-	})
+	j := getClipJob()
+	if cap(j.partial) < chunks {
+		j.partial = make([]float64, chunks)
+	}
+	j.x, j.sum, j.partial = x, true, j.partial[:chunks]
+	tensor.Parallel(chunks, 1, j)
 	var s float64
-	for _, v := range partial {
+	for _, v := range j.partial {
 		s += v
 	}
+	putClipJob(j)
 	return s
 }

@@ -31,6 +31,7 @@ type DoRA struct {
 	M *tensor.Tensor
 
 	wNorm2 []float64 // ‖W_o‖² per output row (W is frozen)
+	norms  []float64 // weightNorm's result, reused from pass to pass
 }
 
 // NewDoRA wraps base with a rank-r DoRA adapter: A and B as NewLoRA, and
@@ -67,7 +68,7 @@ func NewDoRA(base *nn.Linear, r int, alpha float64, rsLoRA bool, dropout float64
 }
 
 // weightNorm returns ‖W + s·B A‖ per output row, in float64, from the
-// current A and B.
+// current A and B. The slice is d's, valid until the next call.
 func (d *DoRA) weightNorm() []float64 {
 	be := tensor.CurrentBackend()
 	w, a, b := d.base.W, d.A, d.B
@@ -78,7 +79,10 @@ func (d *DoRA) weightNorm() []float64 {
 	be.Gemm(false, true, 1, a, a, 0, g)
 	s := float64(d.Scale)
 	was, gs, bs := wa.Data(), g.Data(), b.Data()
-	norms := make([]float64, out)
+	if cap(d.norms) < out {
+		d.norms = make([]float64, out)
+	}
+	norms := d.norms[:out]
 	for o := range norms {
 		bo, wao := bs[o*r:(o+1)*r], was[o*r:(o+1)*r]
 		var cross, quad float64

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+
+	"github.com/gopaca/paca/tensor"
 )
 
 // NF4 storage of a frozen weight, as QLoRA (Dettmers et al., 2023) defines
@@ -330,25 +332,42 @@ func (q *NF4) Dequantize(dst []float32) {
 		panic(fmt.Sprintf("paca: NF4.Dequantize: dst has %d values, want %d×%d", len(dst), q.Rows, q.Cols))
 	}
 	nb := (n + NF4BlockSize - 1) / NF4BlockSize
-	nf4Parallel(nb, n, func(b0, b1 int) {
-		for b := b0; b < b1; b++ {
-			s := q.blockScale(b)
-			lo := b * NF4BlockSize
-			if lo+NF4BlockSize <= n {
-				src := (*[NF4BlockSize / 2]byte)(q.Codes[lo/2:])
-				out := (*[NF4BlockSize]float32)(dst[lo:])
-				for j, c := range src {
-					p := &nf4PairLUT[c]
-					out[2*j] = p[0] * s
-					out[2*j+1] = p[1] * s
-				}
-				continue
+	// Blocks per core: as nf4Parallel splits the work, on tensor.Parallel
+	// because training dequantizes on every step and must not allocate.
+	minWork := nb
+	if n >= nf4ParallelMin {
+		minWork = nf4ParallelMin / 4 / NF4BlockSize
+	}
+	tensor.RunJob(&dequantizeJobs, nb, minWork, dequantizeJob{q: q, dst: dst})
+}
+
+type dequantizeJob struct {
+	q   *NF4
+	dst []float32
+}
+
+var dequantizeJobs tensor.Jobs[dequantizeJob]
+
+func (j *dequantizeJob) Range(b0, b1 int) {
+	q, dst := j.q, j.dst
+	n := len(dst)
+	for b := b0; b < b1; b++ {
+		s := q.blockScale(b)
+		lo := b * NF4BlockSize
+		if lo+NF4BlockSize <= n {
+			src := (*[NF4BlockSize / 2]byte)(q.Codes[lo/2:])
+			out := (*[NF4BlockSize]float32)(dst[lo:])
+			for j, c := range src {
+				p := &nf4PairLUT[c]
+				out[2*j] = p[0] * s
+				out[2*j+1] = p[1] * s
 			}
-			for i := lo; i < n; i++ { // the last, partial block
-				dst[i] = nf4PairLUT[q.Codes[i>>1]][i&1] * s
-			}
+			continue
 		}
-	})
+		for i := lo; i < n; i++ { // the last, partial block
+			dst[i] = nf4PairLUT[q.Codes[i>>1]][i&1] * s
+		}
+	}
 }
 
 // DequantizeCols writes columns idx of the dequantized weight to dst, a

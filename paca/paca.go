@@ -119,9 +119,8 @@ func (p *PaCA) Forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
 	be := tensor.CurrentBackend()
 	b := p.base.B
 	w := p.weight()
-	out := w.Dim(0)
-	shape := append(append([]int(nil), x.Shape()[:len(x.Shape())-1]...), out)
-	y := tensor.New(tensor.Activation, shape...) // (N, out)
+	var shape [4]int
+	y := tensor.New(tensor.Activation, outShape(shape[:0], x, w.Dim(0))...) // (N, out)
 	be.Gemm(false, true, 1, x, w, 0, y)
 	if b != nil {
 		be.AddRowVector(y, b)
@@ -132,21 +131,35 @@ func (p *PaCA) Forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
 	}
 	xI := tensor.New(tensor.Activation, x.Rows(), p.Rank()) // (N, r)
 	be.GatherCols(xI, x, p.Indices)
-	tp.Record(y, []*tensor.Tensor{xI}, func(dy *tensor.Tensor) {
-		if x.RequiresGrad() { // (2)
-			w := p.weight()
-			be.Gemm(false, false, 1, dy, w, 1, tensor.GradOf(x))
-			p.doneWith(w)
-		}
-		if p.Delta.RequiresGrad() { // (3): (out, N)·(N, r)
-			be.Gemm(true, false, p.Scale, dy, xI, 1, tensor.GradOf(p.Delta))
-		}
-		if b != nil && b.RequiresGrad() {
-			be.SumRows(tensor.GradOf(b), dy)
-		}
-	})
+	tp.RecordOp(y, (*pacaOp)(p), []*tensor.Tensor{x, b}, xI)
 	xI.Release() // the tape holds it now
 	return y
+}
+
+// outShape appends x's shape with its last dimension set to cols to dst.
+func outShape(dst []int, x *tensor.Tensor, cols int) []int {
+	dst = append(dst, x.Shape()...)
+	dst[len(dst)-1] = cols
+	return dst
+}
+
+// pacaOp is the backward of PaCA.Forward: in = (x, b), saved = (x[..., I]).
+type pacaOp PaCA
+
+func (op *pacaOp) Backward(dy *tensor.Tensor, in, saved []*tensor.Tensor) {
+	p, be := (*PaCA)(op), tensor.CurrentBackend()
+	x, b, xI := in[0], in[1], saved[0]
+	if x.RequiresGrad() { // (2)
+		w := p.weight()
+		be.Gemm(false, false, 1, dy, w, 1, tensor.GradOf(x))
+		p.doneWith(w)
+	}
+	if p.Delta.RequiresGrad() { // (3): (out, N)·(N, r)
+		be.Gemm(true, false, p.Scale, dy, xI, 1, tensor.GradOf(p.Delta))
+	}
+	if b != nil && b.RequiresGrad() {
+		be.SumRows(tensor.GradOf(b), dy)
+	}
 }
 
 // Trainable returns Δ under HF PEFT's name.

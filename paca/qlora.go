@@ -65,25 +65,32 @@ func (l *QLoRA) Release() {
 // and no activation is saved.
 func nf4Linear(tp *tensor.Tape, x *tensor.Tensor, q *NF4, b *tensor.Tensor) *tensor.Tensor {
 	be := tensor.CurrentBackend()
-	deq := func() *tensor.Tensor {
-		w := tensor.New(tensor.Scratch, q.Rows, q.Cols)
-		q.Dequantize(w.Data())
-		return w
-	}
-	w := deq()
-	shape := append(append([]int(nil), x.Shape()[:len(x.Shape())-1]...), q.Rows)
-	y := tensor.New(tensor.Activation, shape...)
+	w := q.scratch()
+	var shape [4]int
+	y := tensor.New(tensor.Activation, outShape(shape[:0], x, q.Rows)...)
 	be.Gemm(false, true, 1, x, w, 0, y)
 	w.Release()
 	if b != nil {
 		be.AddRowVector(y, b)
 	}
 	if tp.Recording(x) {
-		tp.Record(y, nil, func(dy *tensor.Tensor) {
-			w := deq()
-			be.Gemm(false, false, 1, dy, w, 1, tensor.GradOf(x))
-			w.Release()
-		})
+		tp.RecordOp(y, (*nf4Op)(q), []*tensor.Tensor{x})
 	}
 	return y
+}
+
+// scratch returns deq(W) in scratch memory.
+func (q *NF4) scratch() *tensor.Tensor {
+	w := tensor.New(tensor.Scratch, q.Rows, q.Cols)
+	q.Dequantize(w.Data())
+	return w
+}
+
+// nf4Op is nf4Linear's backward: dx += dy deq(W), in = (x).
+type nf4Op NF4
+
+func (op *nf4Op) Backward(dy *tensor.Tensor, in, _ []*tensor.Tensor) {
+	w := (*NF4)(op).scratch()
+	tensor.CurrentBackend().Gemm(false, false, 1, dy, w, 1, tensor.GradOf(in[0]))
+	w.Release()
 }

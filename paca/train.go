@@ -78,7 +78,18 @@ func (tc TrainConfig) accum() int { return max(tc.GradAccum, 1) }
 // records i·B … i·B+B−1, wrapping around at the end of the file, each
 // truncated to seqLen tokens and padded to the longest.
 func BatchAt(recs []data.Record, batchSize, seqLen, i int) Batch {
-	sel := make([]data.Record, batchSize)
+	var b Batch
+	batchInto(&b, nil, recs, batchSize, seqLen, i)
+	return b
+}
+
+// batchInto is BatchAt laying the batch out in b's buffers, with sel
+// (grown when short, and returned) to hold the selected records.
+func batchInto(b *Batch, sel, recs []data.Record, batchSize, seqLen, i int) []data.Record {
+	if cap(sel) < batchSize {
+		sel = make([]data.Record, batchSize)
+	}
+	sel = sel[:batchSize]
 	for j := range sel {
 		r := recs[(i*batchSize+j)%len(recs)]
 		if len(r.InputIDs) > seqLen {
@@ -86,9 +97,9 @@ func BatchAt(recs []data.Record, batchSize, seqLen, i int) Batch {
 		}
 		sel[j] = r
 	}
-	var b Batch
-	b.IDs, b.Labels, b.B, b.T = data.Pad(sel)
-	return b
+	b.IDs, b.Labels, b.B, b.T = data.PadInto(b.IDs, b.Labels, sel)
+	clear(sel) // keep no record alive
+	return sel
 }
 
 // Trainer runs the optimization of an adapted model, one step at a time,
@@ -103,6 +114,11 @@ type Trainer struct {
 	params []nn.Param
 	opt    nn.Optimizer
 	sched  nn.Schedule
+
+	// Reused from step to step, so that a step allocates nothing.
+	tape  *tensor.Tape
+	batch Batch
+	sel   []data.Record
 }
 
 // NewTrainer prepares a run over the training records that trains a's
@@ -151,8 +167,12 @@ func (t *Trainer) TrainStep() (StepLog, error) {
 	n := tc.accum()
 	log := StepLog{Step: t.Step + 1}
 	for j := 0; j < n; j++ {
-		b := BatchAt(t.train, tc.BatchSize, tc.SeqLen, t.Step*n+j)
-		tp := tensor.NewTape()
+		t.sel = batchInto(&t.batch, t.sel, t.train, tc.BatchSize, tc.SeqLen, t.Step*n+j)
+		b := &t.batch
+		if t.tape == nil {
+			t.tape = tensor.NewTape()
+		}
+		tp := t.tape
 		loss, count := a.Model.Loss(tp, b.IDs, b.Labels, b.B, b.T)
 		l := float64(loss.Item())
 		if math.IsNaN(l) || math.IsInf(l, 0) {

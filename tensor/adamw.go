@@ -29,15 +29,26 @@ func (cpuBackend) AdamW(p, g, m, v *Tensor, lr, beta1, beta2, eps, weightDecay, 
 	b1, b2 := float32(beta1), float32(beta2)
 	b1c, b2c := float32(1-beta1), float32(1-beta2)
 	e := float32(eps)
-	parallelFor(len(ps), adamwMinWork, func(lo, hi int) {
-		ps, gs, ms, vs := ps[lo:hi], gs[lo:hi], ms[lo:hi], vs[lo:hi]
-		for i := range ps {
-			gi := gs[i]
-			mi := b1*ms[i] + b1c*gi
-			vi := b2*vs[i] + b2c*gi*gi
-			ms[i], vs[i] = mi, vi
-			denom := float32(math.Sqrt(float64(vi)))/bc2Sqrt + e
-			ps[i] = ps[i]*decay - stepSize*mi/denom
-		}
-	})
+	RunJob(&adamWJobs, len(ps), adamwMinWork, adamWJob{ps: ps, gs: gs, ms: ms, vs: vs,
+		decay: decay, stepSize: stepSize, bc2Sqrt: bc2Sqrt, b1: b1, b2: b2, b1c: b1c, b2c: b2c, e: e})
+}
+
+type adamWJob struct {
+	ps, gs, ms, vs                                []float32
+	decay, stepSize, bc2Sqrt, b1, b2, b1c, b2c, e float32
+}
+
+var adamWJobs Jobs[adamWJob]
+
+func (j *adamWJob) Range(lo, hi int) {
+	ps, gs, ms, vs := j.ps[lo:hi], j.gs[lo:hi], j.ms[lo:hi], j.vs[lo:hi]
+	decay, stepSize, bc2Sqrt, b1, b2, b1c, b2c, e := j.decay, j.stepSize, j.bc2Sqrt, j.b1, j.b2, j.b1c, j.b2c, j.e
+	for i := range ps {
+		gi := gs[i]
+		mi := b1*ms[i] + b1c*gi
+		vi := b2*vs[i] + b2c*gi*gi
+		ms[i], vs[i] = mi, vi
+		denom := float32(math.Sqrt(float64(vi)))/bc2Sqrt + e
+		ps[i] = ps[i]*decay - stepSize*mi/denom
+	}
 }

@@ -45,11 +45,20 @@ func Categories() []Category {
 // Stats is a snapshot of the accounting allocator: live and peak bytes per
 // category, and the peak of the total (which is not the sum of the per-
 // category peaks: they need not happen at the same moment).
+//
+// The categories count each tensor's logical size, 4 bytes per value, and
+// the bytes given to Track. Cached and Reserved describe the storage pool
+// behind them (see storage.go), so that the process's resident memory can
+// be explained: Cached is the capacity of free pooled buffers kept for
+// reuse, Reserved all memory the pool holds (buffers in use with their
+// size-class rounding, cached buffers, slab remainders).
 type Stats struct {
 	Live      [numCategories]int64
 	Peak      [numCategories]int64
 	LiveTotal int64
 	PeakTotal int64
+	Cached    int64
+	Reserved  int64
 }
 
 // String formats the snapshot as a small table, one category per line.
@@ -77,16 +86,26 @@ func FormatBytes(n int64) string {
 	return fmt.Sprintf("%.2f %ciB", f, "KMG"[u-1])
 }
 
-// accounts is the process-wide accounting allocator. All tensor storage is
-// obtained through alloc and returned through free.
-var accounts struct {
+// mem is the process-wide accounting allocator: the statistics, the
+// storage pool, and the free tensor headers and storage records, all
+// guarded by one mutex.
+var mem struct {
 	sync.Mutex
-	s Stats
+	s        Stats
+	pool     bufPool
+	headers  headerQueue
+	storages []*storage
 }
 
 func account(c Category, bytes int64) {
-	accounts.Lock()
-	s := &accounts.s
+	mem.Lock()
+	accountLocked(c, bytes)
+	mem.Unlock()
+}
+
+// accountLocked is account with mem's mutex held.
+func accountLocked(c Category, bytes int64) {
+	s := &mem.s
 	s.Live[c] += bytes
 	s.LiveTotal += bytes
 	if s.Live[c] > s.Peak[c] {
@@ -95,24 +114,25 @@ func account(c Category, bytes int64) {
 	if s.LiveTotal > s.PeakTotal {
 		s.PeakTotal = s.LiveTotal
 	}
-	accounts.Unlock()
 }
 
 // MemStats returns the current accounting snapshot.
 func MemStats() Stats {
-	accounts.Lock()
-	defer accounts.Unlock()
-	return accounts.s
+	mem.Lock()
+	defer mem.Unlock()
+	s := mem.s
+	s.Cached, s.Reserved = mem.pool.cached, mem.pool.reserved
+	return s
 }
 
 // ResetPeak sets every peak to the current live value, so that the next
 // MemStats reports the peak of what happens from now on.
 func ResetPeak() {
-	accounts.Lock()
-	s := &accounts.s
+	mem.Lock()
+	s := &mem.s
 	s.Peak = s.Live
 	s.PeakTotal = s.LiveTotal
-	accounts.Unlock()
+	mem.Unlock()
 }
 
 // Track counts n bytes (negative to return them) of storage that is not a

@@ -142,23 +142,45 @@ func (cpuBackend) ScatterAddCols(dst *Tensor, alpha float32, src *Tensor, idx []
 	}
 }
 
-func (cpuBackend) RMSNorm(out, rstd, x, w *Tensor, eps float32) {
-	c, xs, ys, rs, ws := x.Cols(), x.Data(), out.Data(), rstd.Data(), w.Data()
-	parallelFor(x.Rows(), 16, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			row, y := xs[r*c:(r+1)*c], ys[r*c:(r+1)*c]
-			var ss float64
-			for _, v := range row {
-				ss += float64(v) * float64(v)
-			}
-			inv := float32(1 / math.Sqrt(ss/float64(c)+float64(eps)))
-			rs[r] = inv
-			for j, v := range row {
-				y[j] = v * inv * ws[j]
-			}
-		}
-	})
+// The kernels below split their rows across cores with Parallel. Each one's
+// loop is the Range method of a struct holding its arguments, recycled
+// through a free list (RunJob), so that a kernel call allocates
+// nothing.
+
+type rmsNormJob struct {
+	c              int
+	xs, ys, rs, ws []float32
+	eps            float32
 }
+
+var rmsNormJobs Jobs[rmsNormJob]
+
+func (cpuBackend) RMSNorm(out, rstd, x, w *Tensor, eps float32) {
+	RunJob(&rmsNormJobs, x.Rows(), 16, rmsNormJob{c: x.Cols(), xs: x.Data(), ys: out.Data(), rs: rstd.Data(), ws: w.Data(), eps: eps})
+}
+
+func (j *rmsNormJob) Range(lo, hi int) {
+	c, xs, ys, rs, ws, eps := j.c, j.xs, j.ys, j.rs, j.ws, j.eps
+	for r := lo; r < hi; r++ {
+		row, y := xs[r*c:(r+1)*c], ys[r*c:(r+1)*c]
+		var ss float64
+		for _, v := range row {
+			ss += float64(v) * float64(v)
+		}
+		inv := float32(1 / math.Sqrt(ss/float64(c)+float64(eps)))
+		rs[r] = inv
+		for j, v := range row {
+			y[j] = v * inv * ws[j]
+		}
+	}
+}
+
+type rmsNormBackwardJob struct {
+	c                    int
+	xs, dys, rs, ws, dxs []float32
+}
+
+var rmsNormBackwardJobs Jobs[rmsNormBackwardJob]
 
 // RMSNormBackward: with x̂ = x·rstd and g = dy ⊙ w,
 //
@@ -166,21 +188,7 @@ func (cpuBackend) RMSNorm(out, rstd, x, w *Tensor, eps float32) {
 func (cpuBackend) RMSNormBackward(dx, dw, dout, x, w, rstd *Tensor) {
 	c, xs, dys, rs, ws := x.Cols(), x.Data(), dout.Data(), rstd.Data(), w.Data()
 	if dx != nil {
-		dxs := dx.Data()
-		parallelFor(x.Rows(), 16, func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				row, dy, d := xs[r*c:(r+1)*c], dys[r*c:(r+1)*c], dxs[r*c:(r+1)*c]
-				inv := rs[r]
-				var dot float64
-				for j, v := range row {
-					dot += float64(dy[j]*ws[j]) * float64(v*inv)
-				}
-				m := float32(dot / float64(c))
-				for j, v := range row {
-					d[j] += inv * (dy[j]*ws[j] - v*inv*m)
-				}
-			}
-		})
+		RunJob(&rmsNormBackwardJobs, x.Rows(), 16, rmsNormBackwardJob{c: c, xs: xs, dys: dys, rs: rs, ws: ws, dxs: dx.Data()})
 	}
 	if dw != nil {
 		dws := dw.Data()
@@ -193,159 +201,215 @@ func (cpuBackend) RMSNormBackward(dx, dw, dout, x, w, rstd *Tensor) {
 	}
 }
 
+func (j *rmsNormBackwardJob) Range(lo, hi int) {
+	c, xs, dys, rs, ws, dxs := j.c, j.xs, j.dys, j.rs, j.ws, j.dxs
+	for r := lo; r < hi; r++ {
+		row, dy, d := xs[r*c:(r+1)*c], dys[r*c:(r+1)*c], dxs[r*c:(r+1)*c]
+		inv := rs[r]
+		var dot float64
+		for j, v := range row {
+			dot += float64(dy[j]*ws[j]) * float64(v*inv)
+		}
+		m := float32(dot / float64(c))
+		for j, v := range row {
+			d[j] += inv * (dy[j]*ws[j] - v*inv*m)
+		}
+	}
+}
+
+type ropeJob struct {
+	half, cols, seqLen, headDim int
+	xs, ds, cs, ss              []float32
+	sign                        float32
+}
+
+var ropeJobs Jobs[ropeJob]
+
 func (cpuBackend) RoPE(dst, x, cos, sin *Tensor, seqLen, headDim int, inverse bool) {
-	half, cols := headDim/2, x.Cols()
-	xs, ds, cs, ss := x.Data(), dst.Data(), cos.Data(), sin.Data()
 	sign := float32(1)
 	if inverse {
 		sign = -1
 	}
-	parallelFor(x.Rows(), 16, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			pos := r % seqLen
-			ct, st := cs[pos*half:(pos+1)*half], ss[pos*half:(pos+1)*half]
-			for h := 0; h < cols; h += headDim {
-				in, out := xs[r*cols+h:r*cols+h+headDim], ds[r*cols+h:r*cols+h+headDim]
-				for i := 0; i < half; i++ {
-					x1, x2, c, s := in[i], in[i+half], ct[i], sign*st[i]
-					out[i] = x1*c - x2*s
-					out[i+half] = x2*c + x1*s
-				}
+	RunJob(&ropeJobs, x.Rows(), 16, ropeJob{half: headDim / 2, cols: x.Cols(), seqLen: seqLen, headDim: headDim,
+		xs: x.Data(), ds: dst.Data(), cs: cos.Data(), ss: sin.Data(), sign: sign})
+}
+
+func (j *ropeJob) Range(lo, hi int) {
+	half, cols, seqLen, headDim := j.half, j.cols, j.seqLen, j.headDim
+	xs, ds, cs, ss, sign := j.xs, j.ds, j.cs, j.ss, j.sign
+	for r := lo; r < hi; r++ {
+		pos := r % seqLen
+		ct, st := cs[pos*half:(pos+1)*half], ss[pos*half:(pos+1)*half]
+		for h := 0; h < cols; h += headDim {
+			in, out := xs[r*cols+h:r*cols+h+headDim], ds[r*cols+h:r*cols+h+headDim]
+			for i := 0; i < half; i++ {
+				x1, x2, c, s := in[i], in[i+half], ct[i], sign*st[i]
+				out[i] = x1*c - x2*s
+				out[i+half] = x2*c + x1*s
 			}
 		}
-	})
+	}
 }
+
+type attentionJob struct {
+	s                  AttnShape
+	qs, ks, vs, os, ls []float32
+	dqs, dks, dvs, dos []float32 // backward
+}
+
+var attentionJobs Jobs[attentionJob]
 
 // Attention, one (batch, head) at a time. For query row t the scores
 // s_j = q_t·k_j/√D, j ≤ t, are computed once into a length-T scratch row;
 // the output is Σ_j softmax(s)_j v_j and lse_t = log Σ_j exp(s_j).
 func (cpuBackend) Attention(out, lse, q, k, v *Tensor, s AttnShape) {
-	qs, ks, vs, os, ls := q.Data(), k.Data(), v.Data(), out.Data(), lse.Data()
+	RunJob(&attentionJobs, s.B*s.H, 1, attentionJob{s: s, qs: q.Data(), ks: k.Data(), vs: v.Data(), os: out.Data(), ls: lse.Data()})
+}
+
+func (j *attentionJob) Range(lo, hi int) {
+	s, qs, ks, vs, os, ls := j.s, j.qs, j.ks, j.vs, j.os, j.ls
 	qc, kc, group := s.H*s.D, s.KV*s.D, s.H/s.KV
 	scale := float32(1 / math.Sqrt(float64(s.D)))
-	parallelFor(s.B*s.H, 1, func(lo, hi int) {
-		p := make([]float32, s.T)
-		for bh := lo; bh < hi; bh++ {
-			b, h := bh/s.H, bh%s.H
-			g := h / group
-			for t := 0; t < s.T; t++ {
-				qt := qs[(b*s.T+t)*qc+h*s.D:][:s.D]
-				m := float32(math.Inf(-1))
-				for j := 0; j <= t; j++ {
-					kj := ks[(b*s.T+j)*kc+g*s.D:][:s.D]
-					var dot float32
-					for i, x := range qt {
-						dot += x * kj[i]
-					}
-					p[j] = dot * scale
-					m = max(m, p[j])
+	scratch := New(Scratch, s.T)
+	defer scratch.Release()
+	p := scratch.Data()
+	for bh := lo; bh < hi; bh++ {
+		b, h := bh/s.H, bh%s.H
+		g := h / group
+		for t := 0; t < s.T; t++ {
+			qt := qs[(b*s.T+t)*qc+h*s.D:][:s.D]
+			m := float32(math.Inf(-1))
+			for j := 0; j <= t; j++ {
+				kj := ks[(b*s.T+j)*kc+g*s.D:][:s.D]
+				var dot float32
+				for i, x := range qt {
+					dot += x * kj[i]
 				}
-				var sum float32
-				for j := 0; j <= t; j++ {
-					p[j] = float32(math.Exp(float64(p[j] - m)))
-					sum += p[j]
-				}
-				ot := os[(b*s.T+t)*qc+h*s.D:][:s.D]
-				clear(ot)
-				for j := 0; j <= t; j++ {
-					vj := vs[(b*s.T+j)*kc+g*s.D:][:s.D]
-					w := p[j] / sum
-					for i := range ot {
-						ot[i] += w * vj[i]
-					}
-				}
-				ls[(b*s.H+h)*s.T+t] = m + float32(math.Log(float64(sum)))
+				p[j] = dot * scale
+				m = max(m, p[j])
 			}
+			var sum float32
+			for j := 0; j <= t; j++ {
+				p[j] = float32(math.Exp(float64(p[j] - m)))
+				sum += p[j]
+			}
+			ot := os[(b*s.T+t)*qc+h*s.D:][:s.D]
+			clear(ot)
+			for j := 0; j <= t; j++ {
+				vj := vs[(b*s.T+j)*kc+g*s.D:][:s.D]
+				w := p[j] / sum
+				for i := range ot {
+					ot[i] += w * vj[i]
+				}
+			}
+			ls[(b*s.H+h)*s.T+t] = m + float32(math.Log(float64(sum)))
 		}
-	})
+	}
 }
+
+type attentionBackwardJob attentionJob
+
+var attentionBackwardJobs Jobs[attentionBackwardJob]
 
 // AttentionBackward recomputes p_j = exp(s_j − lse_t) row by row. With
 // δ_t = dout_t·out_t: ds_j = p_j (dout_t·v_j − δ_t), dq_t = Σ ds_j k_j/√D,
 // dk_j += ds_j q_t/√D, dv_j += p_j dout_t. Work is split by (batch, KV head)
 // so that no two goroutines write the same dk, dv rows.
 func (cpuBackend) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse *Tensor, s AttnShape) {
-	qs, ks, vs, os, ls := q.Data(), k.Data(), v.Data(), out.Data(), lse.Data()
-	dqs, dks, dvs, dos := dq.Data(), dk.Data(), dv.Data(), dout.Data()
+	RunJob(&attentionBackwardJobs, s.B*s.KV, 1, attentionBackwardJob{s: s,
+		qs: q.Data(), ks: k.Data(), vs: v.Data(), os: out.Data(), ls: lse.Data(),
+		dqs: dq.Data(), dks: dk.Data(), dvs: dv.Data(), dos: dout.Data()})
+}
+
+func (j *attentionBackwardJob) Range(lo, hi int) {
+	s, qs, ks, vs, os, ls := j.s, j.qs, j.ks, j.vs, j.os, j.ls
+	dqs, dks, dvs, dos := j.dqs, j.dks, j.dvs, j.dos
 	qc, kc, group := s.H*s.D, s.KV*s.D, s.H/s.KV
 	scale := float32(1 / math.Sqrt(float64(s.D)))
-	parallelFor(s.B*s.KV, 1, func(lo, hi int) {
-		for bg := lo; bg < hi; bg++ {
-			b, g := bg/s.KV, bg%s.KV
-			for h := g * group; h < (g+1)*group; h++ {
-				for t := 0; t < s.T; t++ {
-					qt := qs[(b*s.T+t)*qc+h*s.D:][:s.D]
-					dot := dos[(b*s.T+t)*qc+h*s.D:][:s.D]
-					ot := os[(b*s.T+t)*qc+h*s.D:][:s.D]
-					dqt := dqs[(b*s.T+t)*qc+h*s.D:][:s.D]
-					var delta float32
-					for i := range dot {
-						delta += dot[i] * ot[i]
+	for bg := lo; bg < hi; bg++ {
+		b, g := bg/s.KV, bg%s.KV
+		for h := g * group; h < (g+1)*group; h++ {
+			for t := 0; t < s.T; t++ {
+				qt := qs[(b*s.T+t)*qc+h*s.D:][:s.D]
+				dot := dos[(b*s.T+t)*qc+h*s.D:][:s.D]
+				ot := os[(b*s.T+t)*qc+h*s.D:][:s.D]
+				dqt := dqs[(b*s.T+t)*qc+h*s.D:][:s.D]
+				var delta float32
+				for i := range dot {
+					delta += dot[i] * ot[i]
+				}
+				l := ls[(b*s.H+h)*s.T+t]
+				for j := 0; j <= t; j++ {
+					kj := ks[(b*s.T+j)*kc+g*s.D:][:s.D]
+					vj := vs[(b*s.T+j)*kc+g*s.D:][:s.D]
+					var sc, dp float32
+					for i := range qt {
+						sc += qt[i] * kj[i]
+						dp += dot[i] * vj[i]
 					}
-					l := ls[(b*s.H+h)*s.T+t]
-					for j := 0; j <= t; j++ {
-						kj := ks[(b*s.T+j)*kc+g*s.D:][:s.D]
-						vj := vs[(b*s.T+j)*kc+g*s.D:][:s.D]
-						var sc, dp float32
-						for i := range qt {
-							sc += qt[i] * kj[i]
-							dp += dot[i] * vj[i]
-						}
-						p := float32(math.Exp(float64(sc*scale - l)))
-						ds := p * (dp - delta) * scale
-						dkj := dks[(b*s.T+j)*kc+g*s.D:][:s.D]
-						dvj := dvs[(b*s.T+j)*kc+g*s.D:][:s.D]
-						for i := range qt {
-							dqt[i] += ds * kj[i]
-							dkj[i] += ds * qt[i]
-							dvj[i] += p * dot[i]
-						}
+					p := float32(math.Exp(float64(sc*scale - l)))
+					ds := p * (dp - delta) * scale
+					dkj := dks[(b*s.T+j)*kc+g*s.D:][:s.D]
+					dvj := dvs[(b*s.T+j)*kc+g*s.D:][:s.D]
+					for i := range qt {
+						dqt[i] += ds * kj[i]
+						dkj[i] += ds * qt[i]
+						dvj[i] += p * dot[i]
 					}
 				}
 			}
 		}
-	})
+	}
 }
 
 func sigmoid(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
 
+type swiGLUJob struct {
+	o, g, u, dg, du, dy []float32
+	backward            bool
+}
+
+var swiGLUJobs Jobs[swiGLUJob]
+
 func (cpuBackend) SwiGLU(out, gate, up *Tensor) {
-	o, g, u := out.Data(), gate.Data(), up.Data()
-	parallelFor(len(o), 4096, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			o[i] = g[i] * sigmoid(g[i]) * u[i]
-		}
-	})
+	RunJob(&swiGLUJobs, out.Len(), 4096, swiGLUJob{o: out.Data(), g: gate.Data(), u: up.Data()})
 }
 
 // SwiGLUBackward: d silu(g)/dg = σ(g)·(1 + g·(1 − σ(g))).
 func (cpuBackend) SwiGLUBackward(dgate, dup, dout, gate, up *Tensor) {
-	dg, du, dy, g, u := dgate.Data(), dup.Data(), dout.Data(), gate.Data(), up.Data()
-	parallelFor(len(dy), 4096, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			sg := sigmoid(g[i])
-			dg[i] += dy[i] * u[i] * sg * (1 + g[i]*(1-sg))
-			du[i] += dy[i] * g[i] * sg
-		}
-	})
+	RunJob(&swiGLUJobs, dout.Len(), 4096, swiGLUJob{dg: dgate.Data(), du: dup.Data(), dy: dout.Data(), g: gate.Data(), u: up.Data(), backward: true})
 }
+
+func (j *swiGLUJob) Range(lo, hi int) {
+	g, u := j.g, j.u
+	if !j.backward {
+		o := j.o
+		for i := lo; i < hi; i++ {
+			o[i] = g[i] * sigmoid(g[i]) * u[i]
+		}
+		return
+	}
+	dg, du, dy := j.dg, j.du, j.dy
+	for i := lo; i < hi; i++ {
+		sg := sigmoid(g[i])
+		dg[i] += dy[i] * u[i] * sg * (1 + g[i]*(1-sg))
+		du[i] += dy[i] * g[i] * sg
+	}
+}
+
+type crossEntropyJob struct {
+	v          int
+	zs, ls, ds []float32
+	targets    []int32
+	scale      float32
+	backward   bool
+}
+
+var crossEntropyJobs Jobs[crossEntropyJob]
 
 func (cpuBackend) CrossEntropy(lse, logits *Tensor, targets []int32) (float64, int) {
 	v, zs, ls := logits.Cols(), logits.Data(), lse.Data()
-	parallelFor(len(targets), 4, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			row := zs[r*v : (r+1)*v]
-			m := float32(math.Inf(-1))
-			for _, z := range row {
-				m = max(m, z)
-			}
-			var sum float64
-			for _, z := range row {
-				sum += math.Exp(float64(z - m))
-			}
-			ls[r] = m + float32(math.Log(sum))
-		}
-	})
+	RunJob(&crossEntropyJobs, len(targets), 4, crossEntropyJob{v: v, zs: zs, ls: ls})
 	var total float64
 	n := 0
 	for r, t := range targets {
@@ -358,18 +422,37 @@ func (cpuBackend) CrossEntropy(lse, logits *Tensor, targets []int32) (float64, i
 }
 
 func (cpuBackend) CrossEntropyBackward(dlogits, logits, lse *Tensor, targets []int32, scale float32) {
-	v, zs, ls, ds := logits.Cols(), logits.Data(), lse.Data(), dlogits.Data()
-	parallelFor(len(targets), 4, func(lo, hi int) {
+	RunJob(&crossEntropyJobs, len(targets), 4, crossEntropyJob{v: logits.Cols(), zs: logits.Data(), ls: lse.Data(), ds: dlogits.Data(),
+		targets: targets, scale: scale, backward: true})
+}
+
+func (j *crossEntropyJob) Range(lo, hi int) {
+	v, zs, ls := j.v, j.zs, j.ls
+	if !j.backward {
 		for r := lo; r < hi; r++ {
-			t := targets[r]
-			if t < 0 {
-				continue
+			row := zs[r*v : (r+1)*v]
+			m := float32(math.Inf(-1))
+			for _, z := range row {
+				m = max(m, z)
 			}
-			row, d := zs[r*v:(r+1)*v], ds[r*v:(r+1)*v]
-			for j, z := range row {
-				d[j] += scale * float32(math.Exp(float64(z-ls[r])))
+			var sum float64
+			for _, z := range row {
+				sum += math.Exp(float64(z - m))
 			}
-			d[t] -= scale
+			ls[r] = m + float32(math.Log(sum))
 		}
-	})
+		return
+	}
+	ds, targets, scale := j.ds, j.targets, j.scale
+	for r := lo; r < hi; r++ {
+		t := targets[r]
+		if t < 0 {
+			continue
+		}
+		row, d := zs[r*v:(r+1)*v], ds[r*v:(r+1)*v]
+		for j, z := range row {
+			d[j] += scale * float32(math.Exp(float64(z-ls[r])))
+		}
+		d[t] -= scale
+	}
 }

@@ -4,20 +4,23 @@ import "fmt"
 
 // The autograd ops. Each op checks shapes, runs its forward kernel on the
 // current backend and, when recording, saves exactly what its backward needs
-// and registers that backward right beside the forward. Op outputs are new
+// and registers its backward, a function written right after it that finds
+// its inputs, saved tensors and parameters in the node. Op outputs are new
 // tensors accounted as Activation, owned by the caller (Release when done).
 
-func mustMatch(op string, cond bool, format string, args ...any) {
-	if !cond {
-		panic(fmt.Sprintf("tensor: %s: %s", op, fmt.Sprintf(format, args...)))
-	}
+// mismatch panics with an op's shape error. Ops call it only once a check
+// has failed, so that the arguments are not boxed on the good path.
+func mismatch(op string, format string, args ...any) {
+	panic(fmt.Sprintf("tensor: %s: %s", op, fmt.Sprintf(format, args...)))
 }
 
-// rowsShape returns shape with its last dimension replaced by cols.
-func rowsShape(shape []int, cols int) []int {
-	s := append([]int(nil), shape...)
-	s[len(s)-1] = cols
-	return s
+// mustMatch panics with an op's shape error unless cond holds. Its
+// arguments are boxed on every call: hot paths test first and call
+// mismatch.
+func mustMatch(op string, cond bool, format string, args ...any) {
+	if !cond {
+		mismatch(op, format, args...)
+	}
 }
 
 // Linear computes y = x Wᵀ + b, the HF nn.Linear convention.
@@ -28,70 +31,84 @@ func rowsShape(shape []int, cols int) []int {
 // needs a gradient: a frozen linear keeps no activation at all.
 func (tp *Tape) Linear(x, w, b *Tensor) *Tensor {
 	in, out := w.Dim(1), w.Dim(0)
-	mustMatch("Linear", x.Cols() == in, "x has %d columns, W is %v", x.Cols(), w.shape)
-	y := New(Activation, rowsShape(x.shape, out)...)
+	if x.Cols() != in {
+		mismatch("Linear", "x has %d columns, W is %v", x.Cols(), w.shape)
+	}
+	y := newRows(Activation, x.shape, out)
 	backend.Gemm(false, true, 1, x, w, 0, y)
 	if b != nil {
-		mustMatch("Linear", b.Len() == out, "bias has %d values, W is %v", b.Len(), w.shape)
+		if b.Len() != out {
+			mismatch("Linear", "bias has %d values, W is %v", b.Len(), w.shape)
+		}
 		backend.AddRowVector(y, b)
 	}
 	if !tp.recording(x, w, b) {
 		return y
 	}
-	var saved []*Tensor
+	n := tp.record(y, linearBackward, x, w, b)
 	if w.requiresGrad {
-		saved = append(saved, x)
+		n.save(x)
 	}
 	if x.requiresGrad {
-		saved = append(saved, w)
+		n.save(w)
 	}
-	tp.record(y, saved, func(dy *Tensor) {
-		if x.requiresGrad {
-			backend.Gemm(false, false, 1, dy, w, 1, gradOf(x)) // (N,out)·(out,in)
-		}
-		if w.requiresGrad {
-			backend.Gemm(true, false, 1, dy, x, 1, gradOf(w)) // (out,N)·(N,in)
-		}
-		if b != nil && b.requiresGrad {
-			backend.SumRows(gradOf(b), dy)
-		}
-	})
 	return y
+}
+
+func linearBackward(_ *Tape, n *node, dy *Tensor) {
+	x, w, b := n.in[0], n.in[1], n.in[2]
+	if x.requiresGrad {
+		backend.Gemm(false, false, 1, dy, w, 1, gradOf(x)) // (N,out)·(out,in)
+	}
+	if w.requiresGrad {
+		backend.Gemm(true, false, 1, dy, x, 1, gradOf(w)) // (out,N)·(N,in)
+	}
+	if b != nil && b.requiresGrad {
+		backend.SumRows(gradOf(b), dy)
+	}
 }
 
 // Add returns a + b (same shape): the residual connection.
 func (tp *Tape) Add(a, b *Tensor) *Tensor {
-	mustMatch("Add", SameShape(a, b), "shapes %v and %v differ", a.shape, b.shape)
+	if !SameShape(a, b) {
+		mismatch("Add", "shapes %v and %v differ", a.shape, b.shape)
+	}
 	y := New(Activation, a.shape...)
 	backend.Add(y, a, b)
 	if tp.recording(a, b) {
-		tp.record(y, nil, func(dy *Tensor) {
-			if a.requiresGrad {
-				backend.AddScaled(gradOf(a), 1, dy)
-			}
-			if b.requiresGrad {
-				backend.AddScaled(gradOf(b), 1, dy)
-			}
-		})
+		tp.record(y, addBackward, a, b)
 	}
 	return y
 }
 
+func addBackward(_ *Tape, n *node, dy *Tensor) {
+	for _, x := range n.in[:2] {
+		if x.requiresGrad {
+			backend.AddScaled(gradOf(x), 1, dy)
+		}
+	}
+}
+
 // Embedding looks up rows of table (V, C) for ids (N) → (N, C).
-// Backward scatters dy back into the rows it came from.
+// Backward scatters dy back into the rows it came from; ids must stay
+// unchanged until then.
 func (tp *Tape) Embedding(table *Tensor, ids []int32) *Tensor {
 	v := table.Dim(0)
 	for i, id := range ids {
-		mustMatch("Embedding", id >= 0 && int(id) < v, "id %d at %d outside vocabulary of %d", id, i, v)
+		if id < 0 || int(id) >= v {
+			mismatch("Embedding", "id %d at %d outside vocabulary of %d", id, i, v)
+		}
 	}
 	y := New(Activation, len(ids), table.Dim(1))
 	backend.GatherRows(y, table, ids)
 	if tp.recording(table) {
-		tp.record(y, nil, func(dy *Tensor) {
-			backend.ScatterAddRows(gradOf(table), dy, ids)
-		})
+		tp.record(y, embeddingBackward, table).ids = ids
 	}
 	return y
+}
+
+func embeddingBackward(_ *Tape, n *node, dy *Tensor) {
+	backend.ScatterAddRows(gradOf(n.in[0]), dy, n.ids)
 }
 
 // RMSNorm normalizes each row of x (N, C) by its root mean square and scales
@@ -99,26 +116,31 @@ func (tp *Tape) Embedding(table *Tensor, ids []int32) *Tensor {
 //
 //	y = x · rsqrt(mean(x²) + eps) · w
 //
-// It saves x and the per-row rsqrt (N), and w when x needs a gradient.
+// It saves x, w and the per-row rsqrt (N).
 func (tp *Tape) RMSNorm(x, w *Tensor, eps float32) *Tensor {
-	mustMatch("RMSNorm", w.Len() == x.Cols(), "weight has %d values, x has %d columns", w.Len(), x.Cols())
+	if w.Len() != x.Cols() {
+		mismatch("RMSNorm", "weight has %d values, x has %d columns", w.Len(), x.Cols())
+	}
 	y := New(Activation, x.shape...)
 	rstd := New(Activation, x.Rows())
 	backend.RMSNorm(y, rstd, x, w, eps)
 	if tp.recording(x, w) {
-		tp.record(y, []*Tensor{x, w, rstd}, func(dy *Tensor) {
-			var dx, dw *Tensor
-			if x.requiresGrad {
-				dx = gradOf(x)
-			}
-			if w.requiresGrad {
-				dw = gradOf(w)
-			}
-			backend.RMSNormBackward(dx, dw, dy, x, w, rstd)
-		})
+		tp.record(y, rmsNormBackward, x, w).save(x, w, rstd)
 	}
 	rstd.Release() // the node holds its own reference when recording
 	return y
+}
+
+func rmsNormBackward(_ *Tape, n *node, dy *Tensor) {
+	x, w, rstd := n.saved[0], n.saved[1], n.saved[2]
+	var dx, dw *Tensor
+	if x.requiresGrad {
+		dx = gradOf(x)
+	}
+	if w.requiresGrad {
+		dw = gradOf(w)
+	}
+	backend.RMSNormBackward(dx, dw, dy, x, w, rstd)
 }
 
 // RoPE applies rotary position embeddings in rotate-half layout to x
@@ -130,20 +152,31 @@ func (tp *Tape) RMSNorm(x, w *Tensor, eps float32) *Tensor {
 // cos and sin are (T, D/2) tables of cos θ and sin θ (nn builds them). Rotation is orthogonal,
 // so backward rotates dy by −θ and saves nothing but the tables.
 func (tp *Tape) RoPE(x, cos, sin *Tensor, seqLen, headDim int) *Tensor {
-	mustMatch("RoPE", headDim%2 == 0 && x.Cols()%headDim == 0, "x has %d columns, head dim %d", x.Cols(), headDim)
-	mustMatch("RoPE", x.Rows()%seqLen == 0, "x has %d rows, sequence length %d", x.Rows(), seqLen)
-	mustMatch("RoPE", cos.Len() >= seqLen*headDim/2 && sin.Len() == cos.Len(), "tables too short for %d positions", seqLen)
+	if headDim%2 != 0 || x.Cols()%headDim != 0 {
+		mismatch("RoPE", "x has %d columns, head dim %d", x.Cols(), headDim)
+	}
+	if x.Rows()%seqLen != 0 {
+		mismatch("RoPE", "x has %d rows, sequence length %d", x.Rows(), seqLen)
+	}
+	if cos.Len() < seqLen*headDim/2 || sin.Len() != cos.Len() {
+		mismatch("RoPE", "tables too short for %d positions", seqLen)
+	}
 	y := New(Activation, x.shape...)
 	backend.RoPE(y, x, cos, sin, seqLen, headDim, false)
 	if tp.recording(x) {
-		tp.record(y, nil, func(dy *Tensor) {
-			dx := New(Scratch, dy.shape...)
-			backend.RoPE(dx, dy, cos, sin, seqLen, headDim, true)
-			backend.AddScaled(gradOf(x), 1, dx)
-			dx.Release()
-		})
+		n := tp.record(y, ropeBackward, x)
+		n.save(cos, sin)
+		n.ints = [2]int{seqLen, headDim}
 	}
 	return y
+}
+
+func ropeBackward(_ *Tape, n *node, dy *Tensor) {
+	x, cos, sin := n.in[0], n.saved[0], n.saved[1]
+	dx := New(Scratch, dy.shape...)
+	backend.RoPE(dx, dy, cos, sin, n.ints[0], n.ints[1], true)
+	backend.AddScaled(gradOf(x), 1, dx)
+	dx.Release()
 }
 
 // Attention is causal grouped-query self-attention:
@@ -154,74 +187,100 @@ func (tp *Tape) RoPE(x, cos, sin *Tensor, seqLen, headDim int) *Tensor {
 // output and one log-sum-exp per row — never the T×T probabilities, which
 // backward recomputes.
 func (tp *Tape) Attention(q, k, v *Tensor, s AttnShape) *Tensor {
-	mustMatch("Attention", s.KV > 0 && s.H%s.KV == 0, "%d heads do not group into %d KV heads", s.H, s.KV)
-	mustMatch("Attention", q.Rows() == s.B*s.T && q.Cols() == s.H*s.D, "q is %v, want (%d, %d)", q.shape, s.B*s.T, s.H*s.D)
-	mustMatch("Attention", k.Rows() == s.B*s.T && k.Cols() == s.KV*s.D && SameShape(k, v), "k %v, v %v, want (%d, %d)", k.shape, v.shape, s.B*s.T, s.KV*s.D)
+	if s.KV <= 0 || s.H%s.KV != 0 {
+		mismatch("Attention", "%d heads do not group into %d KV heads", s.H, s.KV)
+	}
+	if q.Rows() != s.B*s.T || q.Cols() != s.H*s.D {
+		mismatch("Attention", "q is %v, want (%d, %d)", q.shape, s.B*s.T, s.H*s.D)
+	}
+	if k.Rows() != s.B*s.T || k.Cols() != s.KV*s.D || !SameShape(k, v) {
+		mismatch("Attention", "k %v, v %v, want (%d, %d)", k.shape, v.shape, s.B*s.T, s.KV*s.D)
+	}
 	out := New(Activation, q.shape...)
 	lse := New(Activation, s.B, s.H, s.T)
 	backend.Attention(out, lse, q, k, v, s)
 	if tp.recording(q, k, v) {
-		tp.record(out, []*Tensor{q, k, v, out, lse}, func(dout *Tensor) {
-			dq, dk, dv := New(Scratch, q.shape...), New(Scratch, k.shape...), New(Scratch, v.shape...)
-			backend.AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, s)
-			for _, p := range [][2]*Tensor{{q, dq}, {k, dk}, {v, dv}} {
-				if p[0].requiresGrad {
-					backend.AddScaled(gradOf(p[0]), 1, p[1])
-				}
-				p[1].Release()
-			}
-		})
+		n := tp.record(out, attentionBackward, q, k, v)
+		n.save(q, k, v, out, lse)
+		n.attn = s
 	}
 	lse.Release()
 	return out
 }
 
+func attentionBackward(_ *Tape, n *node, dout *Tensor) {
+	q, k, v, out, lse := n.saved[0], n.saved[1], n.saved[2], n.saved[3], n.saved[4]
+	dq, dk, dv := New(Scratch, q.shape...), New(Scratch, k.shape...), New(Scratch, v.shape...)
+	backend.AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, n.attn)
+	for i, d := range [3]*Tensor{dq, dk, dv} {
+		if x := n.saved[i]; x.requiresGrad {
+			backend.AddScaled(gradOf(x), 1, d)
+		}
+		d.Release()
+	}
+}
+
 // SwiGLU returns silu(gate) · up, elementwise: the LLaMA MLP's gate.
 // silu(g) = g·σ(g). It saves gate and up.
 func (tp *Tape) SwiGLU(gate, up *Tensor) *Tensor {
-	mustMatch("SwiGLU", SameShape(gate, up), "shapes %v and %v differ", gate.shape, up.shape)
+	if !SameShape(gate, up) {
+		mismatch("SwiGLU", "shapes %v and %v differ", gate.shape, up.shape)
+	}
 	y := New(Activation, gate.shape...)
 	backend.SwiGLU(y, gate, up)
 	if tp.recording(gate, up) {
-		tp.record(y, []*Tensor{gate, up}, func(dy *Tensor) {
-			dg, du := New(Scratch, gate.shape...), New(Scratch, up.shape...)
-			backend.SwiGLUBackward(dg, du, dy, gate, up)
-			if gate.requiresGrad {
-				backend.AddScaled(gradOf(gate), 1, dg)
-			}
-			if up.requiresGrad {
-				backend.AddScaled(gradOf(up), 1, du)
-			}
-			dg.Release()
-			du.Release()
-		})
+		tp.record(y, swiGLUBackward, gate, up).save(gate, up)
 	}
 	return y
+}
+
+func swiGLUBackward(_ *Tape, n *node, dy *Tensor) {
+	gate, up := n.saved[0], n.saved[1]
+	dg, du := New(Scratch, gate.shape...), New(Scratch, up.shape...)
+	backend.SwiGLUBackward(dg, du, dy, gate, up)
+	if gate.requiresGrad {
+		backend.AddScaled(gradOf(gate), 1, dg)
+	}
+	if up.requiresGrad {
+		backend.AddScaled(gradOf(up), 1, du)
+	}
+	dg.Release()
+	du.Release()
 }
 
 // CrossEntropy returns the mean softmax cross-entropy of logits (N, V)
 // against targets (N), ignoring rows whose target is negative (HF's -100),
 // as a one-element tensor, with the number of counted rows. With no counted
-// row the loss is 0.
+// row the loss is 0. targets must stay unchanged until backward.
 //
 //	L = (1/n) Σ_counted (logsumexp(z) − z[target]);  dz = (softmax(z) − onehot)/n
 func (tp *Tape) CrossEntropy(logits *Tensor, targets []int32) (*Tensor, int) {
 	v := logits.Cols()
-	mustMatch("CrossEntropy", len(targets) == logits.Rows(), "%d targets for %d rows", len(targets), logits.Rows())
+	if len(targets) != logits.Rows() {
+		mismatch("CrossEntropy", "%d targets for %d rows", len(targets), logits.Rows())
+	}
 	for i, t := range targets {
-		mustMatch("CrossEntropy", int(t) < v, "target %d at %d outside vocabulary of %d", t, i, v)
+		if int(t) >= v {
+			mismatch("CrossEntropy", "target %d at %d outside vocabulary of %d", t, i, v)
+		}
 	}
 	lse := New(Activation, logits.Rows())
-	sum, n := backend.CrossEntropy(lse, logits, targets)
+	sum, count := backend.CrossEntropy(lse, logits, targets)
 	loss := New(Activation)
-	if n > 0 {
-		loss.st.data[0] = float32(sum / float64(n))
+	if count > 0 {
+		loss.st.data[0] = float32(sum / float64(count))
 	}
-	if tp.recording(logits) && n > 0 {
-		tp.record(loss, []*Tensor{logits, lse}, func(dl *Tensor) {
-			backend.CrossEntropyBackward(gradOf(logits), logits, lse, targets, dl.st.data[0]/float32(n))
-		})
+	if tp.recording(logits) && count > 0 {
+		n := tp.record(loss, crossEntropyBackward, logits)
+		n.save(logits, lse)
+		n.ids = targets
+		n.ints[0] = count
 	}
 	lse.Release()
-	return loss, n
+	return loss, count
+}
+
+func crossEntropyBackward(_ *Tape, n *node, dl *Tensor) {
+	logits, lse := n.saved[0], n.saved[1]
+	backend.CrossEntropyBackward(gradOf(logits), logits, lse, n.ids, dl.st.data[0]/float32(n.ints[0]))
 }

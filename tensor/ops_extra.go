@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"math/rand/v2"
+	"unsafe"
 )
 
 // Small elementwise ops the adapter methods (LoRA, DoRA) are built from.
@@ -17,57 +18,71 @@ func (tp *Tape) Scale(x *Tensor, s float32) *Tensor {
 	y := New(Activation, x.shape...)
 	backend.AddScaled(y, s, x)
 	if tp.recording(x) {
-		tp.record(y, nil, func(dy *Tensor) {
-			backend.AddScaled(gradOf(x), s, dy)
-		})
+		tp.record(y, scaleBackward, x).scale = s
 	}
 	return y
+}
+
+func scaleBackward(_ *Tape, n *node, dy *Tensor) {
+	backend.AddScaled(gradOf(n.in[0]), n.scale, dy)
 }
 
 // AddScaled returns a + s·b (same shape): the scaled adapter branch added
 // to the base output. It saves nothing.
 func (tp *Tape) AddScaled(a, b *Tensor, s float32) *Tensor {
-	mustMatch("AddScaled", SameShape(a, b), "shapes %v and %v differ", a.shape, b.shape)
+	if !SameShape(a, b) {
+		mismatch("AddScaled", "shapes %v and %v differ", a.shape, b.shape)
+	}
 	y := New(Activation, a.shape...)
 	backend.AddScaled(y, 1, a)
 	backend.AddScaled(y, s, b)
 	if tp.recording(a, b) {
-		tp.record(y, nil, func(dy *Tensor) {
-			if a.requiresGrad {
-				backend.AddScaled(gradOf(a), 1, dy)
-			}
-			if b.requiresGrad {
-				backend.AddScaled(gradOf(b), s, dy)
-			}
-		})
+		tp.record(y, addScaledBackward, a, b).scale = s
 	}
 	return y
+}
+
+func addScaledBackward(_ *Tape, n *node, dy *Tensor) {
+	a, b := n.in[0], n.in[1]
+	if a.requiresGrad {
+		backend.AddScaled(gradOf(a), 1, dy)
+	}
+	if b.requiresGrad {
+		backend.AddScaled(gradOf(b), n.scale, dy)
+	}
 }
 
 // AddBias returns y + b with b (Cols) added to every row of y.
 // Backward: dy passes to y, db += Σ_rows dy. It saves nothing.
 func (tp *Tape) AddBias(y, b *Tensor) *Tensor {
-	mustMatch("AddBias", b.Len() == y.Cols(), "bias has %d values, y is %v", b.Len(), y.shape)
+	if b.Len() != y.Cols() {
+		mismatch("AddBias", "bias has %d values, y is %v", b.Len(), y.shape)
+	}
 	out := New(Activation, y.shape...)
 	backend.AddScaled(out, 1, y)
 	backend.AddRowVector(out, b)
 	if tp.recording(y, b) {
-		tp.record(out, nil, func(dy *Tensor) {
-			if y.requiresGrad {
-				backend.AddScaled(gradOf(y), 1, dy)
-			}
-			if b.requiresGrad {
-				backend.SumRows(gradOf(b), dy)
-			}
-		})
+		tp.record(out, addBiasBackward, y, b)
 	}
 	return out
+}
+
+func addBiasBackward(_ *Tape, n *node, dy *Tensor) {
+	y, b := n.in[0], n.in[1]
+	if y.requiresGrad {
+		backend.AddScaled(gradOf(y), 1, dy)
+	}
+	if b.requiresGrad {
+		backend.SumRows(gradOf(b), dy)
+	}
 }
 
 // Mul returns a ⊙ b, elementwise (same shape). Backward: da += dy ⊙ b,
 // db += dy ⊙ a; it saves b when a needs a gradient and a when b does.
 func (tp *Tape) Mul(a, b *Tensor) *Tensor {
-	mustMatch("Mul", SameShape(a, b), "shapes %v and %v differ", a.shape, b.shape)
+	if !SameShape(a, b) {
+		mismatch("Mul", "shapes %v and %v differ", a.shape, b.shape)
+	}
 	y := New(Activation, a.shape...)
 	ys, as, bs := y.Data(), a.Data(), b.Data()
 	for i := range ys {
@@ -76,29 +91,55 @@ func (tp *Tape) Mul(a, b *Tensor) *Tensor {
 	if !tp.recording(a, b) {
 		return y
 	}
-	var saved []*Tensor
+	n := tp.record(y, mulBackward, a, b)
 	if a.requiresGrad {
-		saved = append(saved, b)
+		n.save(b)
 	}
 	if b.requiresGrad {
-		saved = append(saved, a)
+		n.save(a)
 	}
-	tp.record(y, saved, func(dy *Tensor) {
-		d := dy.Data()
-		if a.requiresGrad {
-			g, bs := gradOf(a).Data(), b.Data()
-			for i := range g {
-				g[i] += d[i] * bs[i]
-			}
-		}
-		if b.requiresGrad {
-			g, as := gradOf(b).Data(), a.Data()
-			for i := range g {
-				g[i] += d[i] * as[i]
-			}
-		}
-	})
 	return y
+}
+
+func mulBackward(_ *Tape, n *node, dy *Tensor) {
+	a, b := n.in[0], n.in[1]
+	d := dy.Data()
+	if a.requiresGrad {
+		g, bs := gradOf(a).Data(), b.Data()
+		for i := range g {
+			g[i] += d[i] * bs[i]
+		}
+	}
+	if b.requiresGrad {
+		g, as := gradOf(b).Data(), a.Data()
+		for i := range g {
+			g[i] += d[i] * as[i]
+		}
+	}
+}
+
+type mulColsJob struct {
+	c          int
+	os, ys, vs []float32
+	accumulate bool // os += ys ⊙ vs (backward) instead of os = ys ⊙ vs
+}
+
+var mulColsJobs Jobs[mulColsJob]
+
+func (j *mulColsJob) Range(lo, hi int) {
+	c, os, ys, vs := j.c, j.os, j.ys, j.vs
+	for r := lo; r < hi; r++ {
+		o, yr := os[r*c:(r+1)*c], ys[r*c:(r+1)*c]
+		if j.accumulate {
+			for j := range o {
+				o[j] += yr[j] * vs[j]
+			}
+		} else {
+			for j := range o {
+				o[j] = yr[j] * vs[j]
+			}
+		}
+	}
 }
 
 // MulCols returns y ⊙ v with v (Cols) multiplying every row of y (N, C):
@@ -106,58 +147,53 @@ func (tp *Tape) Mul(a, b *Tensor) *Tensor {
 // Backward: dy_in = dout ⊙ v, dv += Σ_n dout ⊙ y. It saves v when y needs
 // a gradient and y when v does.
 func (tp *Tape) MulCols(y, v *Tensor) *Tensor {
-	mustMatch("MulCols", v.Len() == y.Cols(), "v has %d values, y is %v", v.Len(), y.shape)
+	if v.Len() != y.Cols() {
+		mismatch("MulCols", "v has %d values, y is %v", v.Len(), y.shape)
+	}
 	out := New(Activation, y.shape...)
-	c := y.Cols()
-	os, ys, vs := out.Data(), y.Data(), v.Data()
-	parallelFor(y.Rows(), 64, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			o, yr := os[r*c:(r+1)*c], ys[r*c:(r+1)*c]
-			for j := range o {
-				o[j] = yr[j] * vs[j]
-			}
-		}
-	})
+	RunJob(&mulColsJobs, y.Rows(), 64, mulColsJob{c: y.Cols(), os: out.Data(), ys: y.Data(), vs: v.Data()})
 	if !tp.recording(y, v) {
 		return out
 	}
-	var saved []*Tensor
+	n := tp.record(out, mulColsBackward, y, v)
 	if y.requiresGrad {
-		saved = append(saved, v)
+		n.save(v)
 	}
 	if v.requiresGrad {
-		saved = append(saved, y)
+		n.save(y)
 	}
-	tp.record(out, saved, func(dout *Tensor) {
-		d := dout.Data()
-		if y.requiresGrad {
-			g, vs := gradOf(y).Data(), v.Data()
-			parallelFor(y.Rows(), 64, func(lo, hi int) {
-				for r := lo; r < hi; r++ {
-					gr, dr := g[r*c:(r+1)*c], d[r*c:(r+1)*c]
-					for j := range gr {
-						gr[j] += dr[j] * vs[j]
-					}
-				}
-			})
-		}
-		if v.requiresGrad {
-			// Column sums in float64: they run over every row.
-			acc := make([]float64, c)
-			ys := y.Data()
-			for r := 0; r < y.Rows(); r++ {
-				dr, yr := d[r*c:(r+1)*c], ys[r*c:(r+1)*c]
-				for j := range acc {
-					acc[j] += float64(dr[j]) * float64(yr[j])
-				}
-			}
-			g := gradOf(v).Data()
-			for j := range g {
-				g[j] += float32(acc[j])
-			}
-		}
-	})
 	return out
+}
+
+func mulColsBackward(_ *Tape, n *node, dout *Tensor) {
+	y, v := n.in[0], n.in[1]
+	c, d := y.Cols(), dout.Data()
+	if y.requiresGrad {
+		RunJob(&mulColsJobs, y.Rows(), 64, mulColsJob{c: c, os: gradOf(y).Data(), ys: d, vs: v.Data(), accumulate: true})
+	}
+	if v.requiresGrad {
+		// Column sums in float64: they run over every row.
+		accT := New(Scratch, 2*c) // c float64s
+		acc := unsafeFloat64s(accT.Data())
+		ys := y.Data()
+		for r := 0; r < y.Rows(); r++ {
+			dr, yr := d[r*c:(r+1)*c], ys[r*c:(r+1)*c]
+			for j := range acc {
+				acc[j] += float64(dr[j]) * float64(yr[j])
+			}
+		}
+		g := gradOf(v).Data()
+		for j := range g {
+			g[j] += float32(acc[j])
+		}
+		accT.Release()
+	}
+}
+
+// unsafeFloat64s views the storage of 2n float32s as n float64s (pooled
+// storage is 64-byte aligned).
+func unsafeFloat64s(f []float32) []float64 {
+	return unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(f))), len(f)/2)
 }
 
 // dropoutChunk is how many elements share one random stream. The mask is
@@ -165,9 +201,50 @@ func (tp *Tape) MulCols(y, v *Tensor) *Tensor {
 // workers, so a run is reproducible on any machine.
 const dropoutChunk = 4096
 
-// dropoutMask calls fn(i, keep) for every element index i of n in chunks
-// run in parallel, with keep drawn as PyTorch draws it: an element is
-// dropped with probability p.
+// dropoutJob applies the mask of dropout(p, seed) to chunks of elements:
+// ys[i] = xs[i]·keepScale for kept elements, or ys[i] += xs[i]·keepScale
+// when accumulating (backward). Dropped elements are left alone. Each
+// chunk draws its own stream, keep = Float64() ≥ p as PyTorch draws it.
+type dropoutJob struct {
+	n          int
+	p          float64
+	seed       uint64
+	keepScale  float32
+	ys, xs     []float32
+	accumulate bool
+}
+
+var dropoutJobs Jobs[dropoutJob]
+
+func (j *dropoutJob) Range(clo, chi int) {
+	ys, xs, s := j.ys, j.xs, j.keepScale
+	for c := clo; c < chi; c++ {
+		var rng rand.PCG // rand.New(&rng).Float64(), without the allocation
+		rng.Seed(splitmix64(j.seed^uint64(c)*0x9e3779b97f4a7c15), splitmix64(j.seed+uint64(c)))
+		lo, hi := c*dropoutChunk, min((c+1)*dropoutChunk, j.n)
+		for i := lo; i < hi; i++ {
+			if float64(rng.Uint64()<<11>>11)/(1<<53) >= j.p {
+				if j.accumulate {
+					ys[i] += xs[i] * s
+				} else {
+					ys[i] = xs[i] * s
+				}
+			}
+		}
+	}
+}
+
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// dropoutMask calls fn for the chunks of n elements with keep drawing the
+// mask of dropout(p, seed) through rand.Rand, element by element: the
+// reference that dropoutJob, which draws the same numbers without
+// allocating, is tested against.
 func dropoutMask(n int, p float64, seed uint64, fn func(lo, hi int, keep func() bool)) {
 	chunks := (n + dropoutChunk - 1) / dropoutChunk
 	parallelFor(chunks, 4, func(clo, chi int) {
@@ -179,44 +256,32 @@ func dropoutMask(n int, p float64, seed uint64, fn func(lo, hi int, keep func() 
 	})
 }
 
-func splitmix64(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
-}
-
 // Dropout zeroes each element of x with probability p and scales the kept
 // ones by 1/(1−p), as torch.nn.Dropout in training mode (p = 1 zeroes
 // everything). The mask is a pure function of seed: backward draws it
 // again instead of saving it, so the op saves nothing. The same (x, p,
 // seed) always gives the same result.
 func (tp *Tape) Dropout(x *Tensor, p float64, seed uint64) *Tensor {
-	mustMatch("Dropout", p >= 0 && p <= 1, "p = %v outside [0, 1]", p)
+	if !(p >= 0 && p <= 1) {
+		mismatch("Dropout", "p = %v outside [0, 1]", p)
+	}
 	keepScale := float32(0)
 	if p < 1 {
 		keepScale = float32(1 / (1 - p))
 	}
 	y := New(Activation, x.shape...)
-	ys, xs := y.Data(), x.Data()
-	dropoutMask(len(xs), p, seed, func(lo, hi int, keep func() bool) {
-		for i := lo; i < hi; i++ {
-			if keep() {
-				ys[i] = xs[i] * keepScale
-			}
-		}
-	})
+	n := x.Len()
+	chunks := (n + dropoutChunk - 1) / dropoutChunk
+	RunJob(&dropoutJobs, chunks, 4, dropoutJob{n: n, p: p, seed: seed, keepScale: keepScale, ys: y.Data(), xs: x.Data()})
 	if tp.recording(x) {
-		tp.record(y, nil, func(dy *Tensor) {
-			g, d := gradOf(x).Data(), dy.Data()
-			dropoutMask(len(g), p, seed, func(lo, hi int, keep func() bool) {
-				for i := lo; i < hi; i++ {
-					if keep() {
-						g[i] += d[i] * keepScale
-					}
-				}
-			})
-		})
+		nd := tp.record(y, dropoutBackward, x)
+		nd.p, nd.seed, nd.scale = p, seed, keepScale
 	}
 	return y
+}
+
+func dropoutBackward(_ *Tape, n *node, dy *Tensor) {
+	g := gradOf(n.in[0])
+	chunks := (g.Len() + dropoutChunk - 1) / dropoutChunk
+	RunJob(&dropoutJobs, chunks, 4, dropoutJob{n: g.Len(), p: n.p, seed: n.seed, keepScale: n.scale, ys: g.Data(), xs: dy.Data(), accumulate: true})
 }

@@ -67,7 +67,7 @@ func gcDot(tp *Tape, out *Tensor, r []float32) *Tensor {
 	}
 	l.st.data[0] = float32(s)
 	if tp.recording(out) {
-		tp.record(l, nil, func(dl *Tensor) {
+		tp.Record(l, nil, func(dl *Tensor) {
 			g := gradOf(out).Data()
 			for i := range g {
 				g[i] += dl.st.data[0] * r[i]

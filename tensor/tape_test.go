@@ -150,6 +150,8 @@ func TestTapeModelGradientsPartlyFrozen(t *testing.T) {
 // intermediate gradient is gone: what remains is the leaves' gradients (and
 // the loss, until its owner releases it).
 func TestTapeBackwardReleasesEverything(t *testing.T) {
+	defer func(old bool) { reuseHeaders = old }(reuseHeaders)
+	reuseHeaders = false // the test inspects released tensors
 	m := newTBModel(3)
 	defer m.release()
 	before := MemStats()

@@ -9,7 +9,16 @@
 // a tensor is born with one reference, owned by whoever created it;
 // an autograd node that saves it for backward takes another; Release drops
 // one, and the last Release returns the bytes to the allocator. Forgetting a
-// Release leaks accounted memory, never correctness; releasing twice panics.
+// Release leaks the memory (the garbage collector does not see pooled
+// storage), never correctness; releasing twice panics.
+//
+// The memory comes from a pool outside the Go heap (storage.go) and goes
+// back to it on the last Release, where the next tensor of its size reuses
+// it: a slice from Data must not be used after the tensor's Release. Tensor
+// values themselves (the headers) are recycled too, once released and no
+// longer referred to by a tape, so that a warm training step allocates
+// nothing on the Go heap; a *Tensor must not be used after its Release
+// either.
 package tensor
 
 import (
@@ -19,11 +28,20 @@ import (
 
 // storage is the memory behind a tensor, shared by reshaped views.
 type storage struct {
-	data  []float32
+	data  []float32 // the values (len = cap = number of elements)
+	buf   buffer    // the pooled buffer data starts; nil buf for FromSlice
 	refs  int
 	saves int // references held by tape nodes
 	cat   Category
 }
+
+// released is what a tensor points to once its own references are gone:
+// no values, no references.
+var released = &storage{}
+
+// maxInlineDims is how many dimensions a Tensor stores without a separate
+// allocation.
+const maxInlineDims = 4
 
 // Tensor is a dense float32 array with a shape, plus what autograd needs.
 type Tensor struct {
@@ -35,33 +53,170 @@ type Tensor struct {
 	requiresGrad bool
 	// Grad holds dL/dt after Tape.Backward, for tensors that require it.
 	Grad *Tensor
+
+	refs int32 // references taken through this tensor: creation, Retain, saves
+	pins int32 // tape nodes that refer to it (as output or input)
+	dims [maxInlineDims]int
 }
 
 func numel(shape []int) int {
 	n := 1
 	for _, d := range shape {
 		if d < 0 {
-			panic(fmt.Sprintf("tensor: negative dimension in shape %v", shape))
+			// A copy, so that shape does not escape (callers pass
+			// arrays on their stack).
+			panic(fmt.Sprintf("tensor: negative dimension in shape %v", append([]int(nil), shape...)))
 		}
 		n *= d
 	}
 	return n
 }
 
+// headerQueue is the FIFO of free tensor headers: the one reused is the one
+// released longest ago, so a stale pointer to a released tensor is unlikely
+// to alias a live one soon (PACA_TENSOR_CHECK=1 never reuses them).
+type headerQueue struct {
+	ring       []*Tensor
+	head, size int
+}
+
+func (q *headerQueue) push(t *Tensor) {
+	if q.size == len(q.ring) {
+		ring := make([]*Tensor, max(2*len(q.ring), 256))
+		for i := 0; i < q.size; i++ {
+			ring[i] = q.ring[(q.head+i)%len(q.ring)]
+		}
+		q.ring, q.head = ring, 0
+	}
+	q.ring[(q.head+q.size)%len(q.ring)] = t
+	q.size++
+}
+
+func (q *headerQueue) pop() *Tensor {
+	if q.size == 0 {
+		return nil
+	}
+	t := q.ring[q.head]
+	q.ring[q.head] = nil
+	q.head = (q.head + 1) % len(q.ring)
+	q.size--
+	return t
+}
+
+// newHeaderLocked returns a tensor header with the given shape, one
+// reference and storage st.
+func newHeaderLocked(shape []int, st *storage) *Tensor {
+	t := mem.headers.pop()
+	if t == nil {
+		t = new(Tensor)
+	}
+	if len(shape) <= maxInlineDims {
+		t.shape = t.dims[:len(shape):len(shape)]
+	} else {
+		t.shape = make([]int, len(shape))
+	}
+	copy(t.shape, shape)
+	t.st, t.refs = st, 1
+	return t
+}
+
+// reuseHeaders is false in check mode, and in tests that inspect released
+// tensors.
+var reuseHeaders = !checkMode
+
+// freeHeaderLocked recycles a tensor that holds no reference and is on no
+// tape. One that still has a gradient is left to the garbage collector:
+// its owner may read the gradient of a tensor it has released (a leaf
+// whose backward has run) and must release it.
+//
+// In check mode the header is cleared instead (no shape, no gradient), as
+// recycling would, so that code reading a released tensor fails there.
+func freeHeaderLocked(t *Tensor) {
+	if t.Grad != nil {
+		return
+	}
+	if checkMode || reuseHeaders {
+		*t = Tensor{st: released}
+	}
+	if reuseHeaders {
+		mem.headers.push(t)
+	}
+}
+
+func newStorageLocked(c Category) *storage {
+	var st *storage
+	if k := len(mem.storages); k > 0 {
+		st = mem.storages[k-1]
+		mem.storages[k-1] = nil
+		mem.storages = mem.storages[:k-1]
+	} else {
+		st = new(storage)
+	}
+	st.refs, st.cat = 1, c
+	return st
+}
+
+// freeStorageLocked returns the storage's bytes to the accounts and its
+// buffer to the pool.
+func freeStorageLocked(st *storage) {
+	accountLocked(st.cat, -int64(len(st.data))*4)
+	if st.buf.buf != nil {
+		mem.pool.put(st.buf)
+	}
+	*st = storage{}
+	mem.storages = append(mem.storages, st)
+}
+
+// emptyData is the values of a tensor with no elements.
+var emptyData = []float32{}
+
 // New returns a zero-filled tensor of the given shape, accounted under c.
 func New(c Category, shape ...int) *Tensor {
 	n := numel(shape)
-	account(c, int64(n)*4)
-	return &Tensor{shape: append([]int(nil), shape...), st: &storage{data: make([]float32, n), refs: 1, cat: c}}
+	mem.Lock()
+	st := newStorageLocked(c)
+	if n > 0 {
+		st.buf = mem.pool.get(n)
+	}
+	accountLocked(c, int64(n)*4)
+	t := newHeaderLocked(shape, st)
+	mem.Unlock()
+	if n == 0 {
+		st.data = emptyData
+		return t
+	}
+	st.data = st.buf.buf[:n:n]
+	clear(st.data[:min(n, st.buf.dirty)])
+	st.buf.dirty = max(st.buf.dirty, n)
+	return t
 }
 
-// FromSlice returns a tensor that takes ownership of data (no copy).
+// newRows returns New(c, like with its last dimension set to cols).
+func newRows(c Category, like []int, cols int) *Tensor {
+	var buf [maxInlineDims]int
+	shape := buf[:0]
+	if len(like) > maxInlineDims {
+		shape = make([]int, 0, len(like))
+	}
+	shape = append(shape, like...)
+	shape[len(shape)-1] = cols
+	return New(c, shape...)
+}
+
+// FromSlice returns a tensor that takes ownership of data (no copy). Its
+// memory stays where it is (the Go heap, usually): prefer New and copying
+// into Data for large tensors that live long.
 func FromSlice(c Category, data []float32, shape ...int) *Tensor {
 	if n := numel(shape); n != len(data) {
-		panic(fmt.Sprintf("tensor: %d values do not fill shape %v", len(data), shape))
+		panic(fmt.Sprintf("tensor: %d values do not fill shape %v", len(data), append([]int(nil), shape...)))
 	}
-	account(c, int64(len(data))*4)
-	return &Tensor{shape: append([]int(nil), shape...), st: &storage{data: data, refs: 1, cat: c}}
+	mem.Lock()
+	st := newStorageLocked(c)
+	st.data = data
+	accountLocked(c, int64(len(data))*4)
+	t := newHeaderLocked(shape, st)
+	mem.Unlock()
+	return t
 }
 
 // Shape returns the dimensions. The caller must not modify the slice.
@@ -103,11 +258,13 @@ func (t *Tensor) RequiresGrad() bool { return t.requiresGrad }
 // t.Grad. It returns t for chaining.
 func (t *Tensor) SetRequiresGrad(on bool) *Tensor { t.requiresGrad = on; return t }
 
-// Retain adds a reference; each Retain needs its own Release.
+// Retain adds a reference; each Retain needs its own Release, on the same
+// tensor.
 func (t *Tensor) Retain() *Tensor {
-	if t.st.refs <= 0 {
+	if t.refs <= 0 {
 		panic("tensor: Retain of released tensor")
 	}
+	t.refs++
 	t.st.refs++
 	return t
 }
@@ -117,14 +274,40 @@ func (t *Tensor) Release() {
 	if t == nil {
 		return
 	}
-	st := t.st
-	if st.refs <= 0 {
+	if t.refs <= 0 {
 		panic("tensor: Release of released tensor")
 	}
+	st := t.st
+	t.refs--
 	st.refs--
+	if t.refs > 0 && st.refs > 0 {
+		return
+	}
+	mem.Lock()
 	if st.refs == 0 {
-		account(st.cat, -int64(len(st.data))*4)
-		st.data = nil
+		freeStorageLocked(st)
+	}
+	if t.refs == 0 {
+		t.st = released
+		if t.pins == 0 {
+			freeHeaderLocked(t)
+		}
+	}
+	mem.Unlock()
+}
+
+// pin notes that a tape node refers to t; unpin that it no longer does.
+// A released tensor is recycled only once no node refers to it, because
+// backward still reads the headers (Grad, RequiresGrad, shape) of op
+// outputs and inputs whose values it does not need.
+func (t *Tensor) pin() { t.pins++ }
+
+func (t *Tensor) unpin() {
+	t.pins--
+	if t.pins == 0 && t.refs == 0 {
+		mem.Lock()
+		freeHeaderLocked(t)
+		mem.Unlock()
 	}
 }
 
@@ -134,12 +317,14 @@ func (t *Tensor) SetCategory(c Category) { t.recategorize(c) }
 
 // recategorize moves the tensor's bytes to category c.
 func (t *Tensor) recategorize(c Category) {
-	if t.st.cat == c {
+	if t.st.cat == c || t.st == released {
 		return
 	}
 	n := int64(len(t.st.data)) * 4
-	account(t.st.cat, -n)
-	account(c, n)
+	mem.Lock()
+	accountLocked(t.st.cat, -n)
+	accountLocked(c, n)
+	mem.Unlock()
 	t.st.cat = c
 }
 
@@ -148,10 +333,17 @@ func (t *Tensor) recategorize(c Category) {
 // constants, not op outputs you will differentiate through.
 func (t *Tensor) Reshape(shape ...int) *Tensor {
 	if numel(shape) != t.Len() {
-		panic(fmt.Sprintf("tensor: cannot reshape %v to %v", t.shape, shape))
+		panic(fmt.Sprintf("tensor: cannot reshape %v to %v", t.shape, append([]int(nil), shape...)))
 	}
-	t.Retain()
-	return &Tensor{shape: append([]int(nil), shape...), st: t.st, requiresGrad: t.requiresGrad}
+	if t.refs <= 0 {
+		panic("tensor: Reshape of released tensor")
+	}
+	t.st.refs++
+	mem.Lock()
+	v := newHeaderLocked(shape, t.st)
+	mem.Unlock()
+	v.requiresGrad = t.requiresGrad
+	return v
 }
 
 // Clone returns a copy of t (values and shape) accounted under c.
