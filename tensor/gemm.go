@@ -257,33 +257,12 @@ func gemmHelper() {
 	}
 }
 
-// freeList recycles values of T; unlike a sync.Pool it keeps them across
+// The GEMM's job descriptors and packing workspaces are recycled through
+// free lists (Jobs, parallel.go), which unlike a sync.Pool keep them across
 // garbage collections, so that warm GEMMs reuse their packing buffers.
-type freeList[T any] struct {
-	mu   sync.Mutex
-	free []*T
-}
-
-func (f *freeList[T]) get() *T {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if k := len(f.free); k > 0 {
-		v := f.free[k-1]
-		f.free = f.free[:k-1]
-		return v
-	}
-	return new(T)
-}
-
-func (f *freeList[T]) put(v *T) {
-	f.mu.Lock()
-	f.free = append(f.free, v)
-	f.mu.Unlock()
-}
-
 var (
-	gemmJobs       freeList[gemmJob]
-	gemmWorkspaces freeList[gemmWorkspace]
+	gemmJobs       Jobs[gemmJob]
+	gemmWorkspaces Jobs[gemmWorkspace]
 )
 
 // block returns the sub-GEMM that computes C[i0:i1, j0:j1].
