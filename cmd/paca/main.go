@@ -43,6 +43,7 @@ var commands = []command{
 	{"export-lora", "write a PaCA adapter as the equivalent LoRA adapter", runExportLoRA},
 	{"inspect", "describe a checkpoint, an adapter or a safetensors file", runInspect},
 	{"tokenize", "print the token ids of the text on stdin as a JSON array", runTokenize},
+	{"bench", "measure step time and memory of PaCA, LoRA, full fine-tuning and their variants", runBench},
 }
 
 // stdin is where commands read text from; tests replace it.
