@@ -14,7 +14,8 @@
 //	merge        fold an adapter into its base model and write an HF checkpoint
 //	export-lora  write a PaCA adapter as the equivalent LoRA adapter
 //	inspect      describe a checkpoint, an adapter or a safetensors file
-//	tokenize     print the token ids of text on standard input
+//	tokenize     print the token ids of the text on stdin as a JSON array
+//	bench        measure step time and memory of PaCA, LoRA, full fine-tuning and their variants
 //
 // Use "paca <command> -h" for more about a command.
 package main
