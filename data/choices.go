@@ -62,24 +62,18 @@ func ReadQuestions(path string) ([]Question, error) {
 // ParseQuestions reads multiple-choice records from r; name is used in
 // errors.
 func ParseQuestions(r io.Reader, name string) ([]Question, error) {
-	br := bufio.NewReader(r)
 	var qs []Question
-	for lineNo := 1; ; lineNo++ {
-		line, err := br.ReadBytes('\n')
-		if t := bytes.TrimSpace(line); len(t) > 0 {
-			q, perr := parseQuestion(t)
-			if perr != nil {
-				return nil, fmt.Errorf("%s:%d: %w", name, lineNo, perr)
-			}
-			q.Line = lineNo
-			qs = append(qs, q)
-		}
-		if err == io.EOF {
-			break
-		}
+	err := readLines(r, name, func(lineNo int, line []byte) error {
+		q, err := parseQuestion(line)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, lineNo, err)
+			return fmt.Errorf("%s:%d: %w", name, lineNo, err)
 		}
+		q.Line = lineNo
+		qs = append(qs, q)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(qs) == 0 {
 		return nil, fmt.Errorf("%s: no records", name)

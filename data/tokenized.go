@@ -10,7 +10,6 @@
 package data
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -50,37 +49,18 @@ func ReadTokenized(path string) ([]Record, error) {
 // file name used in error messages, which read "name:line: problem".
 // Lines may be of any length. An input with no records is an error.
 func ParseTokenized(r io.Reader, name string) ([]Record, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
 	var recs []Record
-	var line []byte
-	for lineNo := 1; ; lineNo++ {
-		line = line[:0]
-		var err error
-		for {
-			var chunk []byte
-			chunk, err = br.ReadSlice('\n')
-			line = append(line, chunk...)
-			if err != bufio.ErrBufferFull {
-				break
-			}
+	err := readLines(r, name, func(lineNo int, line []byte) error {
+		rec, err := parseRecord(line)
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", name, lineNo, err)
 		}
-		if err != nil && err != io.EOF {
-			return nil, fmt.Errorf("%s:%d: %w", name, lineNo, err)
-		}
-		if lineNo == 1 {
-			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")) // UTF-8 BOM
-		}
-		if trimmed := bytes.TrimSpace(line); len(trimmed) > 0 {
-			rec, perr := parseRecord(trimmed)
-			if perr != nil {
-				return nil, fmt.Errorf("%s:%d: %w", name, lineNo, perr)
-			}
-			rec.Line = lineNo
-			recs = append(recs, rec)
-		}
-		if err == io.EOF {
-			break
-		}
+		rec.Line = lineNo
+		recs = append(recs, rec)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(recs) == 0 {
 		return nil, fmt.Errorf("%s: no records", name)
