@@ -26,7 +26,20 @@ Quantized methods build the float32 model before quantizing it: their peak RSS i
 exceeds the training peak; their train RSS never does. RSS above the accounted peak is what the
 process holds beyond live tensors: the runtime and binary, freed buffers kept for reuse, rounding.`
 
-func mib(n int64) string { return tensor.FormatBytes(n) }
+func mib(n int64) string {
+	if n == 0 {
+		return "–"
+	}
+	return tensor.FormatBytes(n)
+}
+
+// stepCells formats the step time and tokens/s, "–" without timed steps.
+func stepCells(m *Result) (string, string) {
+	if m.StepMS == 0 {
+		return "–", "–"
+	}
+	return fmt.Sprintf("%.1f ms", m.StepMS), fmt.Sprintf("%.1f", m.TokensPerS)
+}
 
 func ratio(x float64) string {
 	if x == 0 {
@@ -77,7 +90,8 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintln(tw, "method\ttrainable\tstep (median)\ttokens/s\tpeak memory\tsaved acts\tpeak RSS\ttrain RSS\tmax seq\t")
 	for _, name := range r.Order {
 		m := r.Methods[name]
-		fmt.Fprintf(tw, "%s\t%d\t%.1f ms\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n", name, m.Trainable, m.StepMS, m.TokensPerS,
+		step, tps := stepCells(m)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, m.Trainable, step, tps,
 			mib(m.PeakBytes), mib(m.PeakByCategory["saved"]), mib(m.PeakRSSBytes), mib(m.TrainPeakRSSBytes), r.maxSeq(m))
 	}
 	tw.Flush()
@@ -135,7 +149,8 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, name := range r.Order {
 		m := r.Methods[name]
-		fmt.Fprintf(w, "| %s | %d | %.1f ms | %.1f | %s | %s | %s | %s | %s |\n", name, m.Trainable, m.StepMS, m.TokensPerS,
+		step, tps := stepCells(m)
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", name, m.Trainable, step, tps,
 			mib(m.PeakBytes), mib(m.PeakByCategory["saved"]), mib(m.PeakRSSBytes), mib(m.TrainPeakRSSBytes), r.maxSeq(m))
 	}
 	fmt.Fprintln(w)
