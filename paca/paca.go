@@ -89,7 +89,7 @@ func (p *PaCA) weight() *tensor.Tensor {
 	w := p.base.W
 	if p.q != nil {
 		w = tensor.New(tensor.Scratch, p.q.Rows, p.q.Cols)
-		p.q.Dequantize(w.Data())
+		p.q.dequantizeInto(w)
 	}
 	p.writeColumns(w)
 	return w
@@ -187,7 +187,7 @@ func (p *PaCA) Release() {
 	p.Delta.Release()
 	p.orig.Release()
 	if p.q != nil {
-		tensor.Track(tensor.Frozen, -p.q.Bytes())
+		p.q.release()
 		p.q = nil
 	}
 }

@@ -186,7 +186,7 @@ func New(c Category, shape ...int) *Tensor {
 		return t
 	}
 	st.data = st.buf.buf[:n:n]
-	clear(st.data[:min(n, st.buf.dirty)])
+	zeroData(st.data[:min(n, st.buf.dirty)])
 	st.buf.dirty = max(st.buf.dirty, n)
 	return t
 }
@@ -245,8 +245,10 @@ func (t *Tensor) Cols() int {
 func (t *Tensor) Rows() int { return t.Len() / max(t.Cols(), 1) }
 
 // Data returns the values in row-major order. On the CPU backend this is the
-// storage itself; writes are visible to every view.
-func (t *Tensor) Data() []float32 { return t.st.data }
+// storage itself; writes are visible to every view. On a GPU it is the same
+// memory, reachable from the host: Data first waits for the device's queued
+// work, so call it again after running kernels on t (storage_device.go).
+func (t *Tensor) Data() []float32 { syncHost(); return t.st.data }
 
 // Category reports what the tensor's memory is accounted as.
 func (t *Tensor) Category() Category { return t.st.cat }
@@ -349,7 +351,7 @@ func (t *Tensor) Reshape(shape ...int) *Tensor {
 // Clone returns a copy of t (values and shape) accounted under c.
 func (t *Tensor) Clone(c Category) *Tensor {
 	u := New(c, t.shape...)
-	copy(u.st.data, t.st.data)
+	copyData(u.st.data, t.st.data)
 	return u
 }
 
@@ -358,7 +360,7 @@ func (t *Tensor) Item() float32 {
 	if t.Len() != 1 {
 		panic(fmt.Sprintf("tensor: Item of shape %v", t.shape))
 	}
-	return t.st.data[0]
+	return t.Data()[0]
 }
 
 // SameShape reports whether a and b have identical shapes.
@@ -376,7 +378,7 @@ func SameShape(a, b *Tensor) bool {
 
 // HasNaN reports whether any value is NaN or ±Inf.
 func (t *Tensor) HasNaN() bool {
-	for _, v := range t.st.data {
+	for _, v := range t.Data() {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			return true
 		}
