@@ -34,7 +34,8 @@ type deviceMemory interface {
 	// zero queues f = 0; copy queues dst = src (same length).
 	zero(f []float32)
 	copy(dst, src []float32)
-	// sync waits until every queued operation is done.
+	// sync waits until every operation queued so far is done, then sets
+	// deviceSynced to the deviceQueued it read before waiting.
 	sync()
 }
 
@@ -42,9 +43,10 @@ var (
 	// device is the installed device memory, or nil. A GPU backend sets
 	// it once, at start-up, before any tensor is created.
 	device deviceMemory
-	// devicePending is set while queued device work may still touch
-	// tensor memory; syncHost clears it.
-	devicePending atomic.Bool
+	// deviceQueued counts the operations queued on the device so far;
+	// deviceSynced is the count that the last wait covered. While they
+	// differ, queued work may still touch tensor memory.
+	deviceQueued, deviceSynced atomic.Uint64
 )
 
 // OnDevice reports whether tensor storage is device memory: a GPU backend
@@ -58,7 +60,7 @@ func SyncDevice() { syncHost() }
 // syncHost waits for queued device work before the host touches tensor
 // memory.
 func syncHost() {
-	if devicePending.Load() {
+	if deviceQueued.Load() != deviceSynced.Load() {
 		device.sync()
 	}
 }
