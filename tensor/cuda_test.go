@@ -33,11 +33,16 @@ var (
 func init() {
 	if os.Getenv("PACA_DEVICE") == "cpu" {
 		gpuErr = fmt.Errorf("PACA_DEVICE=cpu")
-		return
-	}
-	if _, gpuErr = UseCUDA(); gpuErr == nil {
+	} else if _, gpuErr = UseCUDA(); gpuErr == nil {
 		gpu = backend.(*cudaBackend)
-		fmt.Fprintf(os.Stderr, "tensor tests on %s\n", gpu.Name())
+	}
+	if os.Getenv("PACA_CUDATEST_QUIET") == "" { // not in a test's child process
+		on := fmt.Sprintf("cpu (no usable CUDA GPU: %v)", gpuErr)
+		if gpu != nil {
+			on = gpu.Name()
+		}
+		fmt.Fprintf(os.Stderr, "tests on %s\n", on)
+		os.Setenv("PACA_CUDATEST_QUIET", "1")
 	}
 }
 

@@ -19,7 +19,12 @@ func init() {
 	if err != nil {
 		name = fmt.Sprintf("cpu (no usable CUDA GPU: %v)", err)
 	}
-	if os.Getenv("PACA_BENCH_WORKER") != "1" {
+	// Said once: test processes that a test starts (they inherit the
+	// environment) keep their output to what the test reads.
+	if os.Getenv(quiet) == "" && os.Getenv("PACA_BENCH_WORKER") != "1" {
 		fmt.Fprintf(os.Stderr, "tests on %s\n", name)
+		os.Setenv(quiet, "1")
 	}
 }
+
+const quiet = "PACA_CUDATEST_QUIET"
