@@ -12,10 +12,19 @@
 #                                     gpu-bundle.tar.gz of gpu_build.sh
 #
 # Run it from the repository root of a checkout of the commit that was
-# built. Budget: about 5 minutes on an H100 (tests ~2, bench ~2, PyTorch ~1).
+# built. It plans for about 5 minutes on an H100 and stops starting work
+# after BUDGET seconds (default 480), each part also under its own timeout.
 # STEPS (default 5), SEQ (1024), SHAPE (smollm2-135m), METHODS
 # (paca,lora,full) tune the benchmark; TESTS=0 or BENCH=0 skip a part.
 set -uo pipefail
+t0=$(date +%s)
+budget=${BUDGET:-480}
+# left N [R]: seconds a part may take: N, or what is left of the budget
+# once R seconds are kept for the parts after it.
+left() {
+	local rest=$((budget - ${2:-0} - ($(date +%s) - t0)))
+	((rest < $1)) && echo $((rest > 10 ? rest : 10)) || echo "$1"
+}
 cd "$(dirname "$0")/.."
 root=$PWD
 build=${1:-build/gpu}
@@ -74,7 +83,8 @@ if [[ ${TESTS:-1} != 0 ]]; then
 		[[ -d $root/$pkg ]] || { echo "no folder $pkg for $bin" >&2; continue; }
 		echo "== test $pkg"
 		start=$(date +%s)
-		(cd "$root/$pkg" && timeout 300 "$bin" -test.v -test.count=1 -test.timeout=290s) >"$out/test.$name.log" 2>&1
+		lim=$(left 120 200) # keep 200 s for the benchmarks
+		(cd "$root/$pkg" && timeout "$lim" "$bin" -test.v -test.count=1) >"$out/test.$name.log" 2>&1
 		rc=$?
 		secs=$(($(date +%s) - start))
 		pass=$(grep -c -- '--- PASS' "$out/test.$name.log")
@@ -90,14 +100,14 @@ fi
 # ---- benchmarks
 if [[ ${BENCH:-1} != 0 ]]; then
 	echo "== paca bench --shape $shape --seq-len $seq"
-	timeout 400 "$build/paca" bench --shape "$shape" --seq-len "$seq" --batch-size 1 --rank 16 \
+	timeout "$(left 240)" "$build/paca" bench --shape "$shape" --seq-len "$seq" --batch-size 1 --rank 16 \
 		--methods "$methods" --steps "$steps" --warmup 2 \
 		--json "$out/go_bench.json" --markdown "$out/go_bench.md" >"$out/go_bench.txt" 2>"$out/go_bench.log"
 	echo "   exit $?"
 	tail -25 "$out/go_bench.txt"
 	if [[ -n $py ]] && "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
 		echo "== PyTorch on the GPU"
-		timeout 300 "$py" scripts/torch_gpu_bench.py --shape "$shape" --seq-len "$seq" --batch-size 1 --rank 16 \
+		timeout "$(left 150)" "$py" scripts/torch_gpu_bench.py --shape "$shape" --seq-len "$seq" --batch-size 1 --rank 16 \
 			--methods "$methods" --steps "$steps" --warmup 2 --json "$out/torch_bench.json" 2>"$out/torch_bench.log"
 		echo "   exit $?"
 	else

@@ -3,7 +3,7 @@
 optimizer and steps, trained on CUDA in float32.
 
   torch_gpu_bench.py [--shape smollm2-135m] [--seq-len 1024] [--batch-size 1] [--rank 16]
-                     [--methods paca,lora,full] [--steps 5] [--warmup 2] [--json FILE]
+                     [--methods paca,lora,full] [--steps 5] [--warmup 2] [--device cuda] [--json FILE]
 
 The model is a plain-PyTorch LLaMA as in scripts/torch_bench.py (RMSNorm in float32, rotate_half
 RoPE, GQA, SwiGLU, tied embeddings where the shape has them, HF's shifted causal-LM loss), with
@@ -72,7 +72,12 @@ def build_model(torch, s, seed):
             if n > 1:
                 k = k.repeat_interleave(n, dim=1)
                 v = v.repeat_interleave(n, dim=1)
-            o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            if hasattr(F, "scaled_dot_product_attention"):
+                o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            else:  # torch < 2.0: the same, materialized
+                w = (q @ k.transpose(2, 3)) * self.d ** -0.5
+                w = w.masked_fill(torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1), float("-inf"))
+                o = torch.softmax(w, dim=-1) @ v
             return self.o_proj(o.transpose(1, 2).reshape(b, t, self.h * self.d))
 
     class MLP(nn.Module):
@@ -174,7 +179,13 @@ def apply_method(torch, model, method, targets, r, alpha, seed):
 
 
 def run_method(torch, a, method):
-    dev = torch.device("cuda")
+    dev = torch.device(a.device)
+    cuda = dev.type == "cuda"
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
     s = tb.SHAPES[a.shape]
     alpha = a.alpha or 2.0 * a.rank
     targets = tb.PROJ if a.targets == "all-linear" else a.targets.split(",")
@@ -186,31 +197,33 @@ def run_method(torch, a, method):
     gen = torch.Generator().manual_seed(a.seed + 1)
     batches = [torch.randint(0, s["vocab"], (a.batch_size, a.seq_len), generator=gen).to(dev)
                for _ in range(a.warmup + a.steps)]
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
+    sync()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     times, loss_v = [], float("nan")
     for i, ids in enumerate(batches):
-        torch.cuda.synchronize()
+        sync()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss = tb.causal_lm_loss(torch, model(ids), ids)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        torch.cuda.synchronize()
+        sync()
         el = time.perf_counter() - t0
         loss_v = loss.item()
         if i >= a.warmup:
             times.append(1000 * el)
         print(f"torch {method}: {'warm-up' if i < a.warmup else 'step'} {i + 1}  {1000 * el:.1f} ms  loss {loss_v:.4f}",
               file=sys.stderr, flush=True)
-    peak = torch.cuda.max_memory_allocated()
+    peak = torch.cuda.max_memory_allocated() if cuda else 0
     med = statistics.median(times) if times else 0.0
     res = dict(method=method, impl=impl, trainable_params=sum(p.numel() for p in params), step_ms=med,
                step_ms_all=times, tokens_per_s=a.batch_size * a.seq_len / (med / 1000) if med else 0.0,
                peak_bytes=peak, final_loss=loss_v)
     del model, opt, params, batches
-    torch.cuda.empty_cache()
+    if cuda:
+        torch.cuda.empty_cache()
     return res
 
 
@@ -226,10 +239,11 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--device", default="cuda", help="cuda, or cpu (to try the script; no memory figures)")
     ap.add_argument("--json")
     a = ap.parse_args()
     import torch
-    if not torch.cuda.is_available():
+    if a.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("PyTorch sees no CUDA device")
     torch.backends.cuda.matmul.allow_tf32 = False  # float32 GEMMs, as paca's default
     torch.backends.cudnn.allow_tf32 = False
@@ -240,7 +254,7 @@ def main():
         peft_version = None
     out = dict(shape=a.shape, seq_len=a.seq_len, batch_size=a.batch_size, rank=a.rank, targets=a.targets,
                steps=a.steps, warmup=a.warmup, torch=torch.__version__, peft=peft_version,
-               device=torch.cuda.get_device_name(0), order=[], methods={})
+               device=torch.cuda.get_device_name(0) if a.device == "cuda" else "cpu", order=[], methods={})
     for m in [m.strip() for m in a.methods.split(",") if m.strip()]:
         try:
             out["methods"][m] = run_method(torch, a, m)
@@ -250,7 +264,8 @@ def main():
             out["methods"][m] = dict(method=m, error=f"{type(e).__name__}: {e}")
     if "lora" in out["methods"] and out["methods"]["lora"].get("step_ms"):
         lo = out["methods"]["lora"]
-        out["ratios_to_lora"] = {m: dict(step_time=r["step_ms"] / lo["step_ms"], peak_bytes=r["peak_bytes"] / lo["peak_bytes"])
+        out["ratios_to_lora"] = {m: dict(step_time=r["step_ms"] / lo["step_ms"],
+                                         peak_bytes=r["peak_bytes"] / lo["peak_bytes"] if lo["peak_bytes"] else 0)
                                  for m, r in out["methods"].items() if r.get("step_ms")}
     text = json.dumps(out, indent=1)
     if a.json:
