@@ -383,12 +383,14 @@ func Open(ordinal int, tf32 bool) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("no CUDA driver: %v", err)
 	}
-	// cuBLAS needs cuBLASLt: load it globally first, from the same place.
-	if _, err := dlopenFirst(libLt, true); err != nil {
-		return nil, fmt.Errorf("no cuBLASLt: %v", err)
-	}
+	// cuBLAS needs cuBLASLt: load it globally first, so that it is found
+	// in a PACA_CUDA_LIB_PATH folder too (else cuBLAS looks for it).
+	_, errLt := dlopenFirst(libLt, true)
 	hblas, err := dlopenFirst(libCUBLAS, false)
 	if err != nil {
+		if errLt != nil {
+			err = fmt.Errorf("%v; %v", err, errLt)
+		}
 		return nil, fmt.Errorf("no cuBLAS: %v", err)
 	}
 	hrtc, err := dlopenFirst(libNVRTC, false)
