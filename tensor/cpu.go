@@ -46,6 +46,10 @@ func (cpuBackend) Gemm(transA, transB bool, alpha float32, a, b *Tensor, beta fl
 	if k != kb || c.Rows() != m || c.Cols() != n {
 		panic(fmt.Sprintf("tensor: Gemm shapes %v%s · %v%s → %v", a.shape, tstr(transA), b.shape, tstr(transB), c.shape))
 	}
+	if b.DType() != Float32 {
+		sgemmHalfB(transA, transB, m, n, k, alpha, a.Data(), a.Cols(), b.Halves(), b.DType(), b.Cols(), beta, c.Data(), n)
+		return
+	}
 	sgemm(transA, transB, m, n, k, alpha, a.Data(), a.Cols(), b.Data(), b.Cols(), beta, c.Data(), n)
 }
 
@@ -104,7 +108,15 @@ func (cpuBackend) SumRows(dst, src *Tensor) {
 }
 
 func (cpuBackend) GatherRows(dst, table *Tensor, ids []int32) {
-	c, d, t := table.Cols(), dst.Data(), table.Data()
+	c, d := table.Cols(), dst.Data()
+	if dt := table.DType(); dt != Float32 {
+		h := table.Halves()
+		for i, id := range ids {
+			halfToF32(d[i*c:(i+1)*c], h[int(id)*c:(int(id)+1)*c], dt)
+		}
+		return
+	}
+	t := table.Data()
 	for i, id := range ids {
 		copy(d[i*c:(i+1)*c], t[int(id)*c:(int(id)+1)*c])
 	}
