@@ -411,6 +411,14 @@ func (m *Model) rope(T int) (cos, sin *tensor.Tensor) {
 // saved. With GradCheckpointing set, each decoder layer keeps only its
 // input and is recomputed during backward.
 func (m *Model) Forward(tp *tensor.Tape, ids []int32, B, T int) *tensor.Tensor {
+	h := m.hidden(tp, ids, B, T)
+	logits := tp.Linear(h, m.LMHead, nil) // (B·T, V)
+	h.Release()
+	return logits
+}
+
+// hidden runs the decoder and the final norm: the LM head's input (B·T, C).
+func (m *Model) hidden(tp *tensor.Tape, ids []int32, B, T int) *tensor.Tensor {
 	cfg := m.Config
 	if len(ids) != B*T {
 		panic(fmt.Sprintf("nn: %d ids for batch %d×%d", len(ids), B, T))
@@ -433,9 +441,7 @@ func (m *Model) Forward(tp *tensor.Tape, ids []int32, B, T int) *tensor.Tensor {
 	}
 	h := tp.RMSNorm(x, m.Norm, float32(cfg.RMSNormEps))
 	x.Release()
-	logits := tp.Linear(h, m.LMHead, nil) // (B·T, V)
-	h.Release()
-	return logits
+	return h
 }
 
 // block runs one decoder layer on x (B·T, C) and returns its output; x
@@ -500,12 +506,14 @@ func shiftLabels(targets, labels []int32, B, T int) []int32 {
 // IgnoreIndex marks a label that the loss does not count, as in PyTorch.
 const IgnoreIndex = -100
 
-// Loss runs Forward and returns HF's causal-LM loss, the mean cross-entropy
-// over the counted targets (see ShiftLabels), with their count.
+// Loss runs the model and returns HF's causal-LM loss, the mean
+// cross-entropy over the counted targets (see ShiftLabels), with their
+// count. The LM head and the loss are one op that never holds more than a
+// block of rows of logits (tensor.Tape.LinearCrossEntropy).
 func (m *Model) Loss(tp *tensor.Tape, ids, labels []int32, B, T int) (*tensor.Tensor, int) {
-	logits := m.Forward(tp, ids, B, T)
+	h := m.hidden(tp, ids, B, T)
 	// The targets live as long as the tape needs them (its backward).
-	loss, n := tp.CrossEntropy(logits, shiftLabels(tp.Int32s(B*T), labels, B, T))
-	logits.Release()
+	loss, n := tp.LinearCrossEntropy(h, m.LMHead, shiftLabels(tp.Int32s(B*T), labels, B, T))
+	h.Release()
 	return loss, n
 }
