@@ -7,8 +7,9 @@ import (
 	"sync"
 )
 
-// cpuBackend is the pure-Go Backend: its own GEMM (gemm.go), plain loops
-// split across cores for everything else.
+// cpuBackend is the pure-Go Backend: its own GEMM (gemm.go), vector e^x
+// for SwiGLU and cross-entropy (activation.go on exp.go), plain loops split
+// across cores for everything else.
 type cpuBackend struct{}
 
 func (cpuBackend) Name() string { return "cpu" }
@@ -260,100 +261,5 @@ func (j *ropeJob) Range(lo, hi int) {
 				out[i+half] = x2*c + x1*s
 			}
 		}
-	}
-}
-
-func sigmoid(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
-
-type swiGLUJob struct {
-	o, g, u, dg, du, dy []float32
-	backward            bool
-}
-
-var swiGLUJobs Jobs[swiGLUJob]
-
-func (cpuBackend) SwiGLU(out, gate, up *Tensor) {
-	RunJob(&swiGLUJobs, out.Len(), 4096, swiGLUJob{o: out.Data(), g: gate.Data(), u: up.Data()})
-}
-
-// SwiGLUBackward: d silu(g)/dg = σ(g)·(1 + g·(1 − σ(g))).
-func (cpuBackend) SwiGLUBackward(dgate, dup, dout, gate, up *Tensor) {
-	RunJob(&swiGLUJobs, dout.Len(), 4096, swiGLUJob{dg: dgate.Data(), du: dup.Data(), dy: dout.Data(), g: gate.Data(), u: up.Data(), backward: true})
-}
-
-func (j *swiGLUJob) Range(lo, hi int) {
-	g, u := j.g, j.u
-	if !j.backward {
-		o := j.o
-		for i := lo; i < hi; i++ {
-			o[i] = g[i] * sigmoid(g[i]) * u[i]
-		}
-		return
-	}
-	dg, du, dy := j.dg, j.du, j.dy
-	for i := lo; i < hi; i++ {
-		sg := sigmoid(g[i])
-		dg[i] += dy[i] * u[i] * sg * (1 + g[i]*(1-sg))
-		du[i] += dy[i] * g[i] * sg
-	}
-}
-
-type crossEntropyJob struct {
-	v          int
-	zs, ls, ds []float32
-	targets    []int32
-	scale      float32
-	backward   bool
-}
-
-var crossEntropyJobs Jobs[crossEntropyJob]
-
-func (cpuBackend) CrossEntropy(lse, logits *Tensor, targets []int32) (float64, int) {
-	v, zs, ls := logits.Cols(), logits.Data(), lse.Data()
-	RunJob(&crossEntropyJobs, len(targets), 4, crossEntropyJob{v: v, zs: zs, ls: ls})
-	var total float64
-	n := 0
-	for r, t := range targets {
-		if t >= 0 {
-			total += float64(ls[r]) - float64(zs[r*v+int(t)])
-			n++
-		}
-	}
-	return total, n
-}
-
-func (cpuBackend) CrossEntropyBackward(dlogits, logits, lse *Tensor, targets []int32, scale float32) {
-	RunJob(&crossEntropyJobs, len(targets), 4, crossEntropyJob{v: logits.Cols(), zs: logits.Data(), ls: lse.Data(), ds: dlogits.Data(),
-		targets: targets, scale: scale, backward: true})
-}
-
-func (j *crossEntropyJob) Range(lo, hi int) {
-	v, zs, ls := j.v, j.zs, j.ls
-	if !j.backward {
-		for r := lo; r < hi; r++ {
-			row := zs[r*v : (r+1)*v]
-			m := float32(math.Inf(-1))
-			for _, z := range row {
-				m = max(m, z)
-			}
-			var sum float64
-			for _, z := range row {
-				sum += math.Exp(float64(z - m))
-			}
-			ls[r] = m + float32(math.Log(sum))
-		}
-		return
-	}
-	ds, targets, scale := j.ds, j.targets, j.scale
-	for r := lo; r < hi; r++ {
-		t := targets[r]
-		if t < 0 {
-			continue
-		}
-		row, d := zs[r*v:(r+1)*v], ds[r*v:(r+1)*v]
-		for j, z := range row {
-			d[j] += scale * float32(math.Exp(float64(z-ls[r])))
-		}
-		d[t] -= scale
 	}
 }
