@@ -189,7 +189,12 @@ func (m *Model) ZeroGrad() {
 // Load reads an HF model directory: config.json and model.safetensors (or
 // a sharded index). Weights stored as F32, F16 or BF16 become float32
 // tensors accounted as Frozen. Every error names the file and the tensor.
-func Load(dir string) (*Model, error) {
+func Load(dir string) (*Model, error) { return LoadAs(dir, tensor.Float32) }
+
+// LoadAs is Load with the weight matrices — embedding, projections and LM
+// head — stored as dt (bf16 or f16 halves their memory; computation stays
+// in float32). Norm weights and biases stay float32.
+func LoadAs(dir string, dt tensor.DType) (*Model, error) {
 	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, err
@@ -206,6 +211,15 @@ func Load(dir string) (*Model, error) {
 		}
 		// Into pooled storage, off the Go heap: the collector would
 		// otherwise let the heap grow to twice the weights.
+		if len(shape) == 2 && dt != tensor.Float32 {
+			t := tensor.NewDType(tensor.Frozen, dt, shape...)
+			if dt == tensor.BFloat16 {
+				tensor.F32ToBF16(t.Halves(), data)
+			} else {
+				tensor.F32ToF16(t.Halves(), data)
+			}
+			return t, nil
+		}
 		t := tensor.New(tensor.Frozen, shape...)
 		copy(t.Data(), data)
 		return t, nil
@@ -254,6 +268,34 @@ func NewRandom(cfg *Config, seed uint64) *Model {
 		return t, nil
 	}, func(string) bool { return false })
 	return m
+}
+
+// ConvertWeights stores the weight matrices of the model — embedding,
+// projections and LM head — as dt, as LoadAs does. It is for a model that
+// no fine-tuning method has been applied to yet (NewRandom's, say).
+func (m *Model) ConvertWeights(dt tensor.DType) {
+	conv := func(t *tensor.Tensor) *tensor.Tensor {
+		if t.DType() == dt {
+			return t
+		}
+		u := t.Convert(t.Category(), dt)
+		t.Release()
+		return u
+	}
+	tied := m.LMHead == m.Embed
+	m.Embed = conv(m.Embed)
+	if tied {
+		m.LMHead = m.Embed
+	} else {
+		m.LMHead = conv(m.LMHead)
+	}
+	for _, b := range m.Blocks {
+		for _, name := range ProjNames {
+			if lin, ok := (*b.Proj(name)).(*Linear); ok {
+				lin.W = conv(lin.W)
+			}
+		}
+	}
 }
 
 // build assembles a model, getting each tensor from get. has reports
@@ -369,6 +411,14 @@ func (m *Model) rope(T int) (cos, sin *tensor.Tensor) {
 // saved. With GradCheckpointing set, each decoder layer keeps only its
 // input and is recomputed during backward.
 func (m *Model) Forward(tp *tensor.Tape, ids []int32, B, T int) *tensor.Tensor {
+	h := m.hidden(tp, ids, B, T)
+	logits := tp.Linear(h, m.LMHead, nil) // (B·T, V)
+	h.Release()
+	return logits
+}
+
+// hidden runs the decoder and the final norm: the LM head's input (B·T, C).
+func (m *Model) hidden(tp *tensor.Tape, ids []int32, B, T int) *tensor.Tensor {
 	cfg := m.Config
 	if len(ids) != B*T {
 		panic(fmt.Sprintf("nn: %d ids for batch %d×%d", len(ids), B, T))
@@ -391,9 +441,7 @@ func (m *Model) Forward(tp *tensor.Tape, ids []int32, B, T int) *tensor.Tensor {
 	}
 	h := tp.RMSNorm(x, m.Norm, float32(cfg.RMSNormEps))
 	x.Release()
-	logits := tp.Linear(h, m.LMHead, nil) // (B·T, V)
-	h.Release()
-	return logits
+	return h
 }
 
 // block runs one decoder layer on x (B·T, C) and returns its output; x
@@ -458,12 +506,14 @@ func shiftLabels(targets, labels []int32, B, T int) []int32 {
 // IgnoreIndex marks a label that the loss does not count, as in PyTorch.
 const IgnoreIndex = -100
 
-// Loss runs Forward and returns HF's causal-LM loss, the mean cross-entropy
-// over the counted targets (see ShiftLabels), with their count.
+// Loss runs the model and returns HF's causal-LM loss, the mean
+// cross-entropy over the counted targets (see ShiftLabels), with their
+// count. The LM head and the loss are one op that never holds more than a
+// block of rows of logits (tensor.Tape.LinearCrossEntropy).
 func (m *Model) Loss(tp *tensor.Tape, ids, labels []int32, B, T int) (*tensor.Tensor, int) {
-	logits := m.Forward(tp, ids, B, T)
+	h := m.hidden(tp, ids, B, T)
 	// The targets live as long as the tape needs them (its backward).
-	loss, n := tp.CrossEntropy(logits, shiftLabels(tp.Int32s(B*T), labels, B, T))
-	logits.Release()
+	loss, n := tp.LinearCrossEntropy(h, m.LMHead, shiftLabels(tp.Int32s(B*T), labels, B, T))
+	h.Release()
 	return loss, n
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gopaca/paca/internal/atomicfile"
 	"github.com/gopaca/paca/nn/safetensors"
+	"github.com/gopaca/paca/tensor"
 )
 
 // Save writes the model as an HF checkpoint directory: config.json and
@@ -25,7 +26,10 @@ func (m *Model) Save(dir string) error {
 	}
 	var ts []safetensors.Tensor
 	for _, p := range m.Params() {
-		ts = append(ts, conv(p.Name, p.T.Shape(), p.T.Data()))
+		w := p.T.AsFloat32(tensor.Scratch)
+		// The converter copies the values, so w can go at once.
+		ts = append(ts, conv(p.Name, w.Shape(), w.Data()))
+		w.Release()
 	}
 	if len(ts) != len(m.Params()) || !m.complete() {
 		return fmt.Errorf("save %s: some projections have no plain weight (merge the adapters first)", dir)

@@ -393,6 +393,8 @@ func readModule(f *safetensors.File, md *moduleData, names map[string]string, w 
 	if pw, ok := md.values["paca_w"]; ok {
 		// Δ = paca_w − W[:, I]/s.
 		s := float32(cfg.Alpha / float64(r))
+		w = w.AsFloat32(tensor.Scratch)
+		defer w.Release()
 		wd := w.Data()
 		for o := 0; o < out; o++ {
 			for j, c := range md.indices {

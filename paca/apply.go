@@ -147,6 +147,9 @@ func newLayer(lin *nn.Linear, path string, cfg Config) (Layer, error) {
 	case MethodQPaCA:
 		return NewQPaCA(lin, cfg.Selector.Select(path, lin.W, r), cfg.Alpha, cfg.DoubleQuant)
 	case MethodFull:
+		if dt := lin.W.DType(); dt != tensor.Float32 {
+			return nil, fmt.Errorf("full fine-tuning trains the weights in float32, and this one is %s (load the model as f32)", dt)
+		}
 		return NewFull(lin), nil
 	}
 	rng := moduleRNG(cfg.Seed, path)

@@ -48,7 +48,9 @@ func NewDoRA(base *nn.Linear, r int, alpha float64, rsLoRA bool, dropout float64
 	}
 	out, in := base.W.Dim(0), base.W.Dim(1)
 	w2 := make([]float64, out)
-	wd := base.W.Data()
+	w := base.W.AsFloat32(tensor.Scratch)
+	defer w.Release()
+	wd := w.Data()
 	for o := range w2 {
 		var s float64
 		for _, v := range wd[o*in : (o+1)*in] {
@@ -74,21 +76,21 @@ func (d *DoRA) weightNorm() []float64 {
 	be := tensor.CurrentBackend()
 	w, a, b := d.base.W, d.A, d.B
 	out, r := w.Dim(0), a.Dim(0)
-	wa := tensor.New(tensor.Scratch, out, r) // W Aᵀ
-	be.Gemm(false, true, 1, w, a, 0, wa)
+	aw := tensor.New(tensor.Scratch, r, out) // A Wᵀ = (W Aᵀ)ᵀ: W is Gemm's second operand, which may be 16-bit
+	be.Gemm(false, true, 1, a, w, 0, aw)
 	g := tensor.New(tensor.Scratch, r, r) // A Aᵀ
 	be.Gemm(false, true, 1, a, a, 0, g)
 	s := float64(d.Scale)
-	was, gs, bs := wa.Data(), g.Data(), b.Data()
+	aws, gs, bs := aw.Data(), g.Data(), b.Data()
 	if cap(d.norms) < out {
 		d.norms = make([]float64, out)
 	}
 	norms := d.norms[:out]
 	for o := range norms {
-		bo, wao := bs[o*r:(o+1)*r], was[o*r:(o+1)*r]
+		bo := bs[o*r : (o+1)*r]
 		var cross, quad float64
 		for i, bi := range bo {
-			cross += float64(bi) * float64(wao[i])
+			cross += float64(bi) * float64(aws[i*out+o])
 			var gb float64
 			for j, bj := range bo {
 				gb += float64(gs[i*r+j]) * float64(bj)
@@ -97,7 +99,7 @@ func (d *DoRA) weightNorm() []float64 {
 		}
 		norms[o] = math.Sqrt(max(d.wNorm2[o]+2*s*cross+s*s*quad, 0))
 	}
-	wa.Release()
+	aw.Release()
 	g.Release()
 	return norms
 }

@@ -136,7 +136,7 @@ func (l *LoRA) Trainable() []nn.Param {
 
 // Merged returns W + s·B A (out, in), accounted as Frozen.
 func (l *LoRA) Merged() *tensor.Tensor {
-	w := l.base.W.Clone(tensor.Frozen)
+	w := l.base.W.Convert(tensor.Frozen, tensor.Float32)
 	tensor.CurrentBackend().Gemm(false, false, l.Scale, l.B, l.A, 1, w)
 	return w
 }

@@ -24,10 +24,12 @@ import (
 // so dΔ/s equals columns I of full fine-tuning's dL/dW (TestPaCAGradient
 // checks this on every layer of the golden models).
 //
-// With a quantized base (QPaCA) W is held in NF4; each pass dequantizes it
-// into scratch memory, and the original columns are kept in full precision.
+// With a quantized base (QPaCA) W is held in NF4, and with a 16-bit base
+// (bf16 or f16) W keeps its original values; each pass then widens it into
+// scratch memory and writes the columns there. The original columns are
+// kept in float32 either way.
 type PaCA struct {
-	base    *nn.Linear     // W holds W_eff; nil when quantized
+	base    *nn.Linear     // W holds W_eff if float32; nil when quantized
 	q       *NF4           // quantized W (QPaCA), or nil
 	orig    *tensor.Tensor // (out, r) original columns W[:, I], frozen
 	Indices []int          // I, sorted and distinct
@@ -51,8 +53,9 @@ func NewPaCA(base *nn.Linear, indices []int, alpha float64) (*PaCA, error) {
 		Scale:   float32(alpha / float64(r)),
 		Alpha:   alpha,
 	}
-	be := tensor.CurrentBackend()
-	be.GatherCols(p.orig, base.W, indices)
+	w := base.W.AsFloat32(tensor.Scratch)
+	tensor.CurrentBackend().GatherCols(p.orig, w, indices)
+	w.Release()
 	return p, nil
 }
 
@@ -83,22 +86,18 @@ func (p *PaCA) inFeatures() int {
 // Rank is r, the number of adapted columns.
 func (p *PaCA) Rank() int { return len(p.Indices) }
 
-// weight returns W_eff (out, in) for one GEMM: the base weight itself, or
-// a dequantized scratch copy for QPaCA (release it with doneWith).
+// weight returns W_eff (out, in) for one GEMM, to be released: the base
+// weight itself, or a scratch copy widened from NF4 (QPaCA) or 16 bits.
 func (p *PaCA) weight() *tensor.Tensor {
-	w := p.base.W
+	var w *tensor.Tensor
 	if p.q != nil {
 		w = tensor.New(tensor.Scratch, p.q.Rows, p.q.Cols)
 		p.q.dequantizeInto(w)
+	} else {
+		w = p.base.W.AsFloat32(tensor.Scratch)
 	}
 	p.writeColumns(w)
 	return w
-}
-
-func (p *PaCA) doneWith(w *tensor.Tensor) {
-	if p.q != nil {
-		w.Release()
-	}
 }
 
 // writeColumns sets w[:, I] = W[:, I] + s·Δ, equation (1): the columns are
@@ -125,7 +124,7 @@ func (p *PaCA) Forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
 	if b != nil {
 		be.AddRowVector(y, b)
 	}
-	p.doneWith(w)
+	w.Release()
 	if !tp.Recording(x, p.Delta, b) {
 		return y
 	}
@@ -152,7 +151,7 @@ func (op *pacaOp) Backward(dy *tensor.Tensor, in, saved []*tensor.Tensor) {
 	if x.RequiresGrad() { // (2)
 		w := p.weight()
 		be.Gemm(false, false, 1, dy, w, 1, tensor.GradOf(x))
-		p.doneWith(w)
+		w.Release()
 	}
 	if p.Delta.RequiresGrad() { // (3): (out, N)·(N, r)
 		be.Gemm(true, false, p.Scale, dy, xI, 1, tensor.GradOf(p.Delta))
@@ -167,17 +166,18 @@ func (p *PaCA) Trainable() []nn.Param { return []nn.Param{{Name: "paca_delta", T
 
 // Merged returns W_eff, the weight of the equivalent plain linear.
 func (p *PaCA) Merged() *tensor.Tensor {
-	if p.q != nil {
-		w := p.weight()
-		w.SetCategory(tensor.Frozen)
-		return w
+	w := p.weight()
+	if w == p.base.W {
+		m := w.Clone(tensor.Frozen)
+		w.Release()
+		return m
 	}
-	p.writeColumns(p.base.W)
-	return p.base.W.Clone(tensor.Frozen)
+	w.SetCategory(tensor.Frozen)
+	return w
 }
 
-// Base returns the base linear, whose weight holds W_eff (a nil weight
-// for QPaCA, whose base is quantized).
+// Base returns the base linear, whose weight holds W_eff when float32,
+// the original weight when 16-bit, and nil for QPaCA (quantized).
 func (p *PaCA) Base() *nn.Linear { return p.base }
 
 // Release frees Δ, the kept columns and, for QPaCA, the quantized weight.

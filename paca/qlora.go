@@ -21,10 +21,11 @@ type QLoRA struct {
 // attaches a LoRA adapter initialised as NewLoRA does.
 func NewQLoRA(base *nn.Linear, r int, alpha float64, rsLoRA bool, dropout float64, doubleQuant bool, rng *rand.Rand) *QLoRA {
 	l := NewLoRA(base, r, alpha, rsLoRA, dropout, rng)
-	w := base.W
+	w := base.W.AsFloat32(tensor.Scratch)
 	q := QuantizeNF4(w.Data(), w.Dim(0), w.Dim(1), doubleQuant)
 	tensor.Track(tensor.Frozen, q.Bytes())
 	w.Release()
+	base.W.Release()
 	base.W = nil
 	return &QLoRA{LoRA: l, q: q}
 }

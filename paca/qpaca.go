@@ -15,10 +15,11 @@ func NewQPaCA(base *nn.Linear, indices []int, alpha float64, doubleQuant bool) (
 	if err != nil {
 		return nil, err
 	}
-	w := base.W
+	w := base.W.AsFloat32(tensor.Scratch)
 	p.q = QuantizeNF4(w.Data(), w.Dim(0), w.Dim(1), doubleQuant)
 	tensor.Track(tensor.Frozen, p.q.Bytes())
 	w.Release()
+	base.W.Release()
 	base.W = nil
 	return p, nil
 }

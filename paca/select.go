@@ -96,6 +96,8 @@ func topColumns(scores []float64, r int) []int {
 func columnNormsSquared(g *tensor.Tensor) []float64 {
 	out, in := g.Dim(0), g.Dim(1)
 	norms := make([]float64, in)
+	g = g.AsFloat32(tensor.Scratch)
+	defer g.Release()
 	d := g.Data()
 	for o := 0; o < out; o++ {
 		for i, v := range d[o*in : (o+1)*in] {

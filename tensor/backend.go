@@ -12,6 +12,7 @@ type Backend interface {
 	Name() string
 
 	// Gemm computes c = alpha·op(a)·op(b) + beta·c, where op(x) is x or xᵀ.
+	// b may be bf16 or f16 (a frozen weight); a and c are float32.
 	Gemm(transA, transB bool, alpha float32, a, b *Tensor, beta float32, c *Tensor)
 
 	// Add sets dst = a + b (same length). AddScaled: dst += alpha·src.
@@ -22,7 +23,8 @@ type Backend interface {
 	AddRowVector(dst, v *Tensor)
 	SumRows(dst, src *Tensor)
 
-	// GatherRows sets dst[i,:] = table[ids[i],:] (embedding lookup);
+	// GatherRows sets dst[i,:] = table[ids[i],:] (embedding lookup; the
+	// table may be bf16 or f16);
 	// ScatterAddRows is its backward: dst[ids[i],:] += src[i,:].
 	GatherRows(dst, table *Tensor, ids []int32)
 	ScatterAddRows(dst, src *Tensor, ids []int32)

@@ -7,8 +7,9 @@ import (
 	"sync"
 )
 
-// cpuBackend is the pure-Go Backend: its own GEMM (gemm.go), plain loops
-// split across cores for everything else.
+// cpuBackend is the pure-Go Backend: its own GEMM (gemm.go), vector e^x
+// for SwiGLU and cross-entropy (activation.go on exp.go), plain loops split
+// across cores for everything else.
 type cpuBackend struct{}
 
 func (cpuBackend) Name() string { return "cpu" }
@@ -45,6 +46,10 @@ func (cpuBackend) Gemm(transA, transB bool, alpha float32, a, b *Tensor, beta fl
 	}
 	if k != kb || c.Rows() != m || c.Cols() != n {
 		panic(fmt.Sprintf("tensor: Gemm shapes %v%s · %v%s → %v", a.shape, tstr(transA), b.shape, tstr(transB), c.shape))
+	}
+	if b.DType() != Float32 {
+		sgemmHalfB(transA, transB, m, n, k, alpha, a.Data(), a.Cols(), b.Halves(), b.DType(), b.Cols(), beta, c.Data(), n)
+		return
 	}
 	sgemm(transA, transB, m, n, k, alpha, a.Data(), a.Cols(), b.Data(), b.Cols(), beta, c.Data(), n)
 }
@@ -104,7 +109,15 @@ func (cpuBackend) SumRows(dst, src *Tensor) {
 }
 
 func (cpuBackend) GatherRows(dst, table *Tensor, ids []int32) {
-	c, d, t := table.Cols(), dst.Data(), table.Data()
+	c, d := table.Cols(), dst.Data()
+	if dt := table.DType(); dt != Float32 {
+		h := table.Halves()
+		for i, id := range ids {
+			halfToF32(d[i*c:(i+1)*c], h[int(id)*c:(int(id)+1)*c], dt)
+		}
+		return
+	}
+	t := table.Data()
 	for i, id := range ids {
 		copy(d[i*c:(i+1)*c], t[int(id)*c:(int(id)+1)*c])
 	}
@@ -248,211 +261,5 @@ func (j *ropeJob) Range(lo, hi int) {
 				out[i+half] = x2*c + x1*s
 			}
 		}
-	}
-}
-
-type attentionJob struct {
-	s                  AttnShape
-	qs, ks, vs, os, ls []float32
-	dqs, dks, dvs, dos []float32 // backward
-}
-
-var attentionJobs Jobs[attentionJob]
-
-// Attention, one (batch, head) at a time. For query row t the scores
-// s_j = q_t·k_j/√D, j ≤ t, are computed once into a length-T scratch row;
-// the output is Σ_j softmax(s)_j v_j and lse_t = log Σ_j exp(s_j).
-func (cpuBackend) Attention(out, lse, q, k, v *Tensor, s AttnShape) {
-	RunJob(&attentionJobs, s.B*s.H, 1, attentionJob{s: s, qs: q.Data(), ks: k.Data(), vs: v.Data(), os: out.Data(), ls: lse.Data()})
-}
-
-func (j *attentionJob) Range(lo, hi int) {
-	s, qs, ks, vs, os, ls := j.s, j.qs, j.ks, j.vs, j.os, j.ls
-	qc, kc, group := s.H*s.D, s.KV*s.D, s.H/s.KV
-	scale := float32(1 / math.Sqrt(float64(s.D)))
-	scratch := New(Scratch, s.T)
-	defer scratch.Release()
-	p := scratch.Data()
-	for bh := lo; bh < hi; bh++ {
-		b, h := bh/s.H, bh%s.H
-		g := h / group
-		for t := 0; t < s.T; t++ {
-			qt := qs[(b*s.T+t)*qc+h*s.D:][:s.D]
-			m := float32(math.Inf(-1))
-			for j := 0; j <= t; j++ {
-				kj := ks[(b*s.T+j)*kc+g*s.D:][:s.D]
-				var dot float32
-				for i, x := range qt {
-					dot += x * kj[i]
-				}
-				p[j] = dot * scale
-				m = max(m, p[j])
-			}
-			var sum float32
-			for j := 0; j <= t; j++ {
-				p[j] = float32(math.Exp(float64(p[j] - m)))
-				sum += p[j]
-			}
-			ot := os[(b*s.T+t)*qc+h*s.D:][:s.D]
-			clear(ot)
-			for j := 0; j <= t; j++ {
-				vj := vs[(b*s.T+j)*kc+g*s.D:][:s.D]
-				w := p[j] / sum
-				for i := range ot {
-					ot[i] += w * vj[i]
-				}
-			}
-			ls[(b*s.H+h)*s.T+t] = m + float32(math.Log(float64(sum)))
-		}
-	}
-}
-
-type attentionBackwardJob attentionJob
-
-var attentionBackwardJobs Jobs[attentionBackwardJob]
-
-// AttentionBackward recomputes p_j = exp(s_j − lse_t) row by row. With
-// δ_t = dout_t·out_t: ds_j = p_j (dout_t·v_j − δ_t), dq_t = Σ ds_j k_j/√D,
-// dk_j += ds_j q_t/√D, dv_j += p_j dout_t. Work is split by (batch, KV head)
-// so that no two goroutines write the same dk, dv rows.
-func (cpuBackend) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse *Tensor, s AttnShape) {
-	RunJob(&attentionBackwardJobs, s.B*s.KV, 1, attentionBackwardJob{s: s,
-		qs: q.Data(), ks: k.Data(), vs: v.Data(), os: out.Data(), ls: lse.Data(),
-		dqs: dq.Data(), dks: dk.Data(), dvs: dv.Data(), dos: dout.Data()})
-}
-
-func (j *attentionBackwardJob) Range(lo, hi int) {
-	s, qs, ks, vs, os, ls := j.s, j.qs, j.ks, j.vs, j.os, j.ls
-	dqs, dks, dvs, dos := j.dqs, j.dks, j.dvs, j.dos
-	qc, kc, group := s.H*s.D, s.KV*s.D, s.H/s.KV
-	scale := float32(1 / math.Sqrt(float64(s.D)))
-	for bg := lo; bg < hi; bg++ {
-		b, g := bg/s.KV, bg%s.KV
-		for h := g * group; h < (g+1)*group; h++ {
-			for t := 0; t < s.T; t++ {
-				qt := qs[(b*s.T+t)*qc+h*s.D:][:s.D]
-				dot := dos[(b*s.T+t)*qc+h*s.D:][:s.D]
-				ot := os[(b*s.T+t)*qc+h*s.D:][:s.D]
-				dqt := dqs[(b*s.T+t)*qc+h*s.D:][:s.D]
-				var delta float32
-				for i := range dot {
-					delta += dot[i] * ot[i]
-				}
-				l := ls[(b*s.H+h)*s.T+t]
-				for j := 0; j <= t; j++ {
-					kj := ks[(b*s.T+j)*kc+g*s.D:][:s.D]
-					vj := vs[(b*s.T+j)*kc+g*s.D:][:s.D]
-					var sc, dp float32
-					for i := range qt {
-						sc += qt[i] * kj[i]
-						dp += dot[i] * vj[i]
-					}
-					p := float32(math.Exp(float64(sc*scale - l)))
-					ds := p * (dp - delta) * scale
-					dkj := dks[(b*s.T+j)*kc+g*s.D:][:s.D]
-					dvj := dvs[(b*s.T+j)*kc+g*s.D:][:s.D]
-					for i := range qt {
-						dqt[i] += ds * kj[i]
-						dkj[i] += ds * qt[i]
-						dvj[i] += p * dot[i]
-					}
-				}
-			}
-		}
-	}
-}
-
-func sigmoid(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
-
-type swiGLUJob struct {
-	o, g, u, dg, du, dy []float32
-	backward            bool
-}
-
-var swiGLUJobs Jobs[swiGLUJob]
-
-func (cpuBackend) SwiGLU(out, gate, up *Tensor) {
-	RunJob(&swiGLUJobs, out.Len(), 4096, swiGLUJob{o: out.Data(), g: gate.Data(), u: up.Data()})
-}
-
-// SwiGLUBackward: d silu(g)/dg = σ(g)·(1 + g·(1 − σ(g))).
-func (cpuBackend) SwiGLUBackward(dgate, dup, dout, gate, up *Tensor) {
-	RunJob(&swiGLUJobs, dout.Len(), 4096, swiGLUJob{dg: dgate.Data(), du: dup.Data(), dy: dout.Data(), g: gate.Data(), u: up.Data(), backward: true})
-}
-
-func (j *swiGLUJob) Range(lo, hi int) {
-	g, u := j.g, j.u
-	if !j.backward {
-		o := j.o
-		for i := lo; i < hi; i++ {
-			o[i] = g[i] * sigmoid(g[i]) * u[i]
-		}
-		return
-	}
-	dg, du, dy := j.dg, j.du, j.dy
-	for i := lo; i < hi; i++ {
-		sg := sigmoid(g[i])
-		dg[i] += dy[i] * u[i] * sg * (1 + g[i]*(1-sg))
-		du[i] += dy[i] * g[i] * sg
-	}
-}
-
-type crossEntropyJob struct {
-	v          int
-	zs, ls, ds []float32
-	targets    []int32
-	scale      float32
-	backward   bool
-}
-
-var crossEntropyJobs Jobs[crossEntropyJob]
-
-func (cpuBackend) CrossEntropy(lse, logits *Tensor, targets []int32) (float64, int) {
-	v, zs, ls := logits.Cols(), logits.Data(), lse.Data()
-	RunJob(&crossEntropyJobs, len(targets), 4, crossEntropyJob{v: v, zs: zs, ls: ls})
-	var total float64
-	n := 0
-	for r, t := range targets {
-		if t >= 0 {
-			total += float64(ls[r]) - float64(zs[r*v+int(t)])
-			n++
-		}
-	}
-	return total, n
-}
-
-func (cpuBackend) CrossEntropyBackward(dlogits, logits, lse *Tensor, targets []int32, scale float32) {
-	RunJob(&crossEntropyJobs, len(targets), 4, crossEntropyJob{v: logits.Cols(), zs: logits.Data(), ls: lse.Data(), ds: dlogits.Data(),
-		targets: targets, scale: scale, backward: true})
-}
-
-func (j *crossEntropyJob) Range(lo, hi int) {
-	v, zs, ls := j.v, j.zs, j.ls
-	if !j.backward {
-		for r := lo; r < hi; r++ {
-			row := zs[r*v : (r+1)*v]
-			m := float32(math.Inf(-1))
-			for _, z := range row {
-				m = max(m, z)
-			}
-			var sum float64
-			for _, z := range row {
-				sum += math.Exp(float64(z - m))
-			}
-			ls[r] = m + float32(math.Log(sum))
-		}
-		return
-	}
-	ds, targets, scale := j.ds, j.targets, j.scale
-	for r := lo; r < hi; r++ {
-		t := targets[r]
-		if t < 0 {
-			continue
-		}
-		row, d := zs[r*v:(r+1)*v], ds[r*v:(r+1)*v]
-		for j, z := range row {
-			d[j] += scale * float32(math.Exp(float64(z-ls[r])))
-		}
-		d[t] -= scale
 	}
 }

@@ -122,6 +122,8 @@ type gemmArgs struct {
 	lda            int
 	b              []float32
 	ldb            int
+	bh             []uint16 // B in 16 bits (bdt) instead of b, widened when packed
+	bdt            DType
 	c              []float32
 	ldc            int
 }
@@ -133,6 +135,17 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	gemmDefault.gemm(runtime.GOMAXPROCS(0), gemmArgs{
 		transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
+	})
+}
+
+// sgemmHalfB is sgemm with B stored as bf16 or f16 values (dt): each
+// value is widened to float32 as B is packed, so the float32 copy of B
+// never exists beyond the packing buffers. That is how a linear layer with
+// a 16-bit frozen weight computes.
+func sgemmHalfB(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []uint16, dt DType, ldb int, beta float32, c []float32, ldc int) {
+	gemmDefault.gemm(runtime.GOMAXPROCS(0), gemmArgs{
+		transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
+		a: a, lda: lda, bh: b, bdt: dt, ldb: ldb, c: c, ldc: ldc,
 	})
 }
 
@@ -274,9 +287,14 @@ func (p *gemmArgs) block(i0, i1, j0, j1 int) gemmArgs {
 	} else {
 		s.a = p.a[i0*p.lda:]
 	}
-	if p.transB {
+	switch {
+	case p.bh != nil && p.transB:
+		s.bh = p.bh[j0*p.ldb:]
+	case p.bh != nil:
+		s.bh = p.bh[j0:]
+	case p.transB:
 		s.b = p.b[j0*p.ldb:]
-	} else {
+	default:
 		s.b = p.b[j0:]
 	}
 	s.c = p.c[i0*p.ldc+j0:]
@@ -349,7 +367,7 @@ func (g *gemmImpl) serial(p *gemmArgs, ws *gemmWorkspace) {
 	// copy costs about what it saves (measured: in-place is as fast up to
 	// m = 144 and faster below); and a row-major B exactly NR wide is
 	// already one packed panel.
-	bDirect := g.strided && !p.transB && (m <= gemmBDirectRows || (n == nr && p.ldb == nr))
+	bDirect := g.strided && !p.transB && p.bh == nil && (m <= gemmBDirectRows || (n == nr && p.ldb == nr))
 	// With a single block of rows each B panel is used by one sweep of
 	// the row panels only: pack it right before that sweep, into a buffer
 	// that stays in L1, instead of packing all of B̃ first.
@@ -543,6 +561,10 @@ func (g *gemmImpl) packBPanel(dst []float32, p *gemmArgs, pc, kc, j0, cols int) 
 	const nr = gemmNR
 	d := dst[:kc*nr]
 	ldb := p.ldb
+	if p.bh != nil {
+		packBPanelHalf(d, p, pc, kc, j0, cols)
+		return
+	}
 	if !p.transB {
 		// op(B)[q, j] = b[q·ldb + j]: each k step is a contiguous run.
 		if cols == nr && g.packB16N != nil {
@@ -571,6 +593,50 @@ func (g *gemmImpl) packBPanel(dst []float32, p *gemmArgs, pc, kc, j0, cols int) 
 		src := p.b[(j0+j)*ldb+pc : (j0+j)*ldb+pc+kc]
 		for q := q0; q < len(src); q++ {
 			d[q*nr+j] = src[q]
+		}
+	}
+}
+
+// packBPanelHalf is packBPanel for a 16-bit B: the same layout, each value
+// widened on the way (bf16 by a shift, f16 through a table).
+func packBPanelHalf(d []float32, p *gemmArgs, pc, kc, j0, cols int) {
+	const nr = gemmNR
+	ldb := p.ldb
+	if cols < nr {
+		clear(d)
+	}
+	var f16 *[1 << 16]float32
+	if p.bdt == Float16 {
+		f16 = f16Table()
+	}
+	if !p.transB {
+		// op(B)[q, j] = b[q·ldb + j]
+		for q := 0; q < kc; q++ {
+			src := p.bh[(pc+q)*ldb+j0 : (pc+q)*ldb+j0+cols]
+			dq := d[q*nr : q*nr+cols]
+			if f16 != nil {
+				for j, h := range src {
+					dq[j] = f16[h]
+				}
+				continue
+			}
+			for j, h := range src {
+				dq[j] = bf16Bits(h)
+			}
+		}
+		return
+	}
+	// op(B)[q, j] = b[j·ldb + q]
+	for j := 0; j < cols; j++ {
+		src := p.bh[(j0+j)*ldb+pc : (j0+j)*ldb+pc+kc]
+		if f16 != nil {
+			for q, h := range src {
+				d[q*nr+j] = f16[h]
+			}
+			continue
+		}
+		for q, h := range src {
+			d[q*nr+j] = bf16Bits(h)
 		}
 	}
 }

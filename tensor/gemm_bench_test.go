@@ -57,9 +57,15 @@ var gemmBenchShapes = []gemmBenchShape{
 	{"lora_dA_r16", true, false, 16, 512, 576},
 }
 
-func benchGemm(b *testing.B, impl *gemmImpl, s gemmBenchShape) {
+func benchGemm(b *testing.B, impl *gemmImpl, s gemmBenchShape) { benchGemmB(b, impl, s, Float32) }
+
+// benchGemmB is benchGemm with B stored as dt.
+func benchGemmB(b *testing.B, impl *gemmImpl, s gemmBenchShape, dt DType) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	p := gemmCase(rng, s.transA, s.transB, s.m, s.n, s.k, 0, 1, 0)
+	if dt != Float32 {
+		_, p = halfCase(p, dt)
+	}
 	threads := runtime.GOMAXPROCS(0)
 	impl.gemm(threads, p) // warm the pools
 	b.ResetTimer()
@@ -81,6 +87,19 @@ func benchGemm(b *testing.B, impl *gemmImpl, s gemmBenchShape) {
 func BenchmarkGemm(b *testing.B) {
 	for _, s := range gemmBenchShapes {
 		b.Run(s.name(), func(b *testing.B) { benchGemm(b, gemmDefault, s) })
+	}
+}
+
+// BenchmarkGemmHalfB runs the weight GEMMs of a linear layer (forward and
+// input gradient) with the weight in float32 and in bf16, side by side.
+func BenchmarkGemmHalfB(b *testing.B) {
+	for _, s := range gemmBenchShapes {
+		if s.transA || s.n == 16 || s.k == 16 {
+			continue
+		}
+		for _, dt := range []DType{Float32, BFloat16, Float16} {
+			b.Run(s.name()+"/"+dt.String(), func(b *testing.B) { benchGemmB(b, gemmDefault, s, dt) })
+		}
 	}
 }
 

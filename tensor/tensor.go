@@ -28,8 +28,10 @@ import (
 
 // storage is the memory behind a tensor, shared by reshaped views.
 type storage struct {
-	data  []float32 // the values (len = cap = number of elements)
-	buf   buffer    // the pooled buffer data starts; nil buf for FromSlice
+	data  []float32 // the values (len = cap = number of elements); nil when 16-bit
+	half  []uint16  // the values of a bf16 or f16 tensor, inside buf
+	dtype DType
+	buf   buffer // the pooled buffer data starts; nil buf for FromSlice
 	refs  int
 	saves int // references held by tape nodes
 	cat   Category
@@ -159,7 +161,7 @@ func newStorageLocked(c Category) *storage {
 // freeStorageLocked returns the storage's bytes to the accounts and its
 // buffer to the pool.
 func freeStorageLocked(st *storage) {
-	accountLocked(st.cat, -int64(len(st.data))*4)
+	accountLocked(st.cat, -st.bytes())
 	if st.buf.buf != nil {
 		mem.pool.put(st.buf)
 	}
@@ -167,28 +169,49 @@ func freeStorageLocked(st *storage) {
 	mem.storages = append(mem.storages, st)
 }
 
+// len is the number of values, bytes their logical size.
+func (st *storage) len() int {
+	if st.dtype != Float32 {
+		return len(st.half)
+	}
+	return len(st.data)
+}
+
+func (st *storage) bytes() int64 { return int64(st.len()) * int64(st.dtype.Size()) }
+
 // emptyData is the values of a tensor with no elements.
 var emptyData = []float32{}
 
 // New returns a zero-filled tensor of the given shape, accounted under c.
 func New(c Category, shape ...int) *Tensor {
 	n := numel(shape)
-	mem.Lock()
-	st := newStorageLocked(c)
-	if n > 0 {
-		st.buf = mem.pool.get(n)
-	}
-	accountLocked(c, int64(n)*4)
-	t := newHeaderLocked(shape, st)
-	mem.Unlock()
+	t, words := newPooled(c, shape, n, int64(n)*4)
 	if n == 0 {
-		st.data = emptyData
+		t.st.data = emptyData
 		return t
 	}
-	st.data = st.buf.buf[:n:n]
-	zeroData(st.data[:min(n, st.buf.dirty)])
-	st.buf.dirty = max(st.buf.dirty, n)
+	t.st.data = words[:n:n]
 	return t
+}
+
+// newPooled returns a tensor of the given shape whose storage holds words
+// zeroed pooled float32s (none when words is 0), accounted as bytes under
+// c. The caller sets the storage's values from the words it returns.
+func newPooled(c Category, shape []int, words int, bytes int64) (*Tensor, []float32) {
+	mem.Lock()
+	st := newStorageLocked(c)
+	if words > 0 {
+		st.buf = mem.pool.get(words)
+	}
+	accountLocked(c, bytes)
+	t := newHeaderLocked(shape, st)
+	mem.Unlock()
+	if words == 0 {
+		return t, nil
+	}
+	zeroData(st.buf.buf[:min(words, st.buf.dirty)])
+	st.buf.dirty = max(st.buf.dirty, words)
+	return t, st.buf.buf[:words]
 }
 
 // newRows returns New(c, like with its last dimension set to cols).
@@ -231,7 +254,7 @@ func (t *Tensor) Dim(i int) int {
 }
 
 // Len is the number of elements.
-func (t *Tensor) Len() int { return len(t.st.data) }
+func (t *Tensor) Len() int { return t.st.len() }
 
 // Cols is the size of the last dimension; Rows the product of the others.
 func (t *Tensor) Cols() int {
@@ -245,10 +268,18 @@ func (t *Tensor) Cols() int {
 func (t *Tensor) Rows() int { return t.Len() / max(t.Cols(), 1) }
 
 // Data returns the values in row-major order. On the CPU backend this is the
-// storage itself; writes are visible to every view. On a GPU it is the same
-// memory, reachable from the host: Data first waits for the device's queued
-// work, so call it again after running kernels on t (storage_device.go).
-func (t *Tensor) Data() []float32 { syncHost(); return t.st.data }
+// storage itself; writes are visible to every view. A bf16 or f16 tensor
+// has no float32 values: use Halves, or AsFloat32 for a float32 copy. On a
+// GPU it is the same memory, reachable from the host: Data first waits for
+// the device's queued work, so call it again after running kernels on t
+// (storage_device.go).
+func (t *Tensor) Data() []float32 {
+	if t.st.dtype != Float32 {
+		panic(fmt.Sprintf("tensor: Data of a %s tensor %v (use AsFloat32)", t.st.dtype, t.shape))
+	}
+	syncHost()
+	return t.st.data
+}
 
 // Category reports what the tensor's memory is accounted as.
 func (t *Tensor) Category() Category { return t.st.cat }
@@ -322,7 +353,7 @@ func (t *Tensor) recategorize(c Category) {
 	if t.st.cat == c || t.st == released {
 		return
 	}
-	n := int64(len(t.st.data)) * 4
+	n := t.st.bytes()
 	mem.Lock()
 	accountLocked(t.st.cat, -n)
 	accountLocked(c, n)
@@ -348,12 +379,8 @@ func (t *Tensor) Reshape(shape ...int) *Tensor {
 	return v
 }
 
-// Clone returns a copy of t (values and shape) accounted under c.
-func (t *Tensor) Clone(c Category) *Tensor {
-	u := New(c, t.shape...)
-	copyData(u.st.data, t.st.data)
-	return u
-}
+// Clone returns a copy of t (values, shape and dtype) accounted under c.
+func (t *Tensor) Clone(c Category) *Tensor { return t.Convert(c, t.st.dtype) }
 
 // Item returns the single value of a one-element tensor.
 func (t *Tensor) Item() float32 {
@@ -378,7 +405,13 @@ func SameShape(a, b *Tensor) bool {
 
 // HasNaN reports whether any value is NaN or ±Inf.
 func (t *Tensor) HasNaN() bool {
-	for _, v := range t.Data() {
+	syncHost()
+	for _, h := range t.st.half {
+		if !halfIsFinite(h, t.st.dtype) {
+			return true
+		}
+	}
+	for _, v := range t.st.data {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			return true
 		}

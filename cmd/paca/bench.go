@@ -48,6 +48,7 @@ Shapes: tiny; smollm2-135m (SmolLM2-135M's shape); llama-7b-layer (one
 decoder layer of LLaMA-7B with a 1024-token vocabulary).`, stderr)
 	shape := fs.String("shape", bench.ShapeSmolLM2, "model `shape`: "+strings.Join(bench.Shapes, ", "))
 	modelDir := fs.String("model", "", "HF model `directory` to load instead of a random shape")
+	dt := dtypeFlag(fs)
 	seqLen := fs.Int("seq-len", 512, "tokens per sequence")
 	batch := fs.Int("batch-size", 1, "sequences per step")
 	rank := fs.Int("rank", 16, "r: adapted columns (PaCA) or adapter rank (LoRA)")
@@ -81,7 +82,7 @@ decoder layer of LLaMA-7B with a 1024-token vocabulary).`, stderr)
 		}
 	}
 	o := bench.Options{Shape: *shape, ModelDir: *modelDir, SeqLen: *seqLen, BatchSize: *batch, Rank: *rank, Alpha: *alpha,
-		Targets: tg, Methods: ms, Steps: *steps, Warmup: *warmup, Seed: *seed, LR: *lr,
+		Targets: tg, Methods: ms, Steps: *steps, Warmup: *warmup, Seed: *seed, LR: *lr, DType: *dt,
 		MaxSeqLen: *maxSeq, SeqStep: *seqStep, SeqLimit: *seqLimit, CPUProfile: *cpuProfile, Log: stderr}
 	if *maxSeq {
 		if o.MemoryBudget, err = parseBytes(*budget); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -35,6 +36,7 @@ questions), and the choice whose letter is the most likely continuation of
 	batch := fs.Int("batch-size", 8, "records per forward pass")
 	shots := fs.Int("shots", 5, "worked examples before each multiple-choice question")
 	asJSON := fs.Bool("json", false, `print one JSON object on stdout: {"loss": …, "tokens": …} or {"accuracy": …, "questions": …}`)
+	dt := dtypeFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -52,10 +54,10 @@ questions), and the choice whose letter is the most likely continuation of
 		return err
 	}
 	if mc {
-		return evalChoices(*modelDir, *dataPath, *adapterDir, *shots, *asJSON, stdout)
+		return evalChoices(*modelDir, *dt, *dataPath, *adapterDir, *shots, *asJSON, stdout)
 	}
 
-	m, err := nn.Load(*modelDir)
+	m, err := nn.LoadAs(*modelDir, *dt)
 	if err != nil {
 		return err
 	}
@@ -85,12 +87,12 @@ questions), and the choice whose letter is the most likely continuation of
 }
 
 // evalChoices prints the multiple-choice accuracy of a model.
-func evalChoices(modelDir, path, adapterDir string, shots int, asJSON bool, stdout io.Writer) error {
+func evalChoices(modelDir string, dt tensor.DType, path, adapterDir string, shots int, asJSON bool, stdout io.Writer) error {
 	qs, err := data.ReadQuestions(path)
 	if err != nil {
 		return err
 	}
-	m, err := nn.Load(modelDir)
+	m, err := nn.LoadAs(modelDir, dt)
 	if err != nil {
 		return err
 	}
@@ -119,12 +121,19 @@ func evalChoices(modelDir, path, adapterDir string, shots int, asJSON bool, stdo
 	return nil
 }
 
+// dtypeFlag defines --dtype, the storage of the frozen weight matrices.
+func dtypeFlag(fs *flag.FlagSet) *tensor.DType {
+	dt := new(tensor.DType)
+	fs.TextVar(dt, "dtype", tensor.Float32, "store the frozen weight matrices as `f32`, bf16 or f16 (half the memory; computation stays float32)")
+	return dt
+}
+
 // loadModelAndData loads a model and a JSONL dataset in any format
 // data.Load reads (text, prompt/completion, Alpaca, chat, pre-tokenized),
 // tokenized with the model's own tokenizer.json when the format needs one.
 // Every token must lie in the model's vocabulary.
-func loadModelAndData(modelDir, dataPath string, opt data.Options, stderr io.Writer) (*nn.Model, []data.Record, error) {
-	m, err := nn.Load(modelDir)
+func loadModelAndData(modelDir string, dt tensor.DType, dataPath string, opt data.Options, stderr io.Writer) (*nn.Model, []data.Record, error) {
+	m, err := nn.LoadAs(modelDir, dt)
 	if err != nil {
 		return nil, nil, err
 	}

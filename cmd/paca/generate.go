@@ -29,6 +29,7 @@ greedy decoding.`, stderr)
 	temp := fs.Float64("temperature", 0, "sampling temperature (0: greedy)")
 	topK := fs.Int("top-k", 0, "sample among the k most likely tokens (0: all)")
 	topP := fs.Float64("top-p", 1, "sample from the smallest set with this total probability (1: all)")
+	dt := dtypeFlag(fs)
 	seed := fs.Uint64("seed", 42, "sampling seed")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -47,7 +48,7 @@ greedy decoding.`, stderr)
 	if text == "" {
 		return fmt.Errorf("empty prompt: give --prompt or text on standard input")
 	}
-	m, err := nn.Load(*modelDir)
+	m, err := nn.LoadAs(*modelDir, *dt)
 	if err != nil {
 		return err
 	}

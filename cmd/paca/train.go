@@ -69,6 +69,7 @@ stopped. Ctrl-C finishes the current step, saves a checkpoint and exits.`, stder
 	onPrompt := fs.Bool("train-on-prompt", false, "learn prompts and user turns too, not only completions and assistant turns")
 	pack := fs.Bool("pack", false, "pack records into --seq-len rows")
 	skipBad := fs.Bool("skip-bad-lines", false, "skip malformed lines with a counted warning instead of stopping")
+	dt := dtypeFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -86,6 +87,9 @@ stopped. Ctrl-C finishes the current step, saves a checkpoint and exits.`, stder
 	if *evalSplit > 0 && *evalData != "" {
 		return fmt.Errorf("use --eval-data or --eval-split, not both")
 	}
+	if *method == paca.MethodFull && *dt != tensor.Float32 {
+		return fmt.Errorf("--dtype %s stores frozen weights, and full fine-tuning has none: it trains every weight in float32 (use --dtype f32)", *dt)
+	}
 	tg, err := paca.ParseTargets(*targets)
 	if err != nil {
 		return err
@@ -96,7 +100,7 @@ stopped. Ctrl-C finishes the current step, saves a checkpoint and exits.`, stder
 	}
 
 	dopt := data.Options{SeqLen: *seqLen, TrainOnPrompt: *onPrompt, Pack: *pack, SkipBadLines: *skipBad}
-	m, recs, err := loadModelAndData(*modelDir, *dataPath, dopt, stderr)
+	m, recs, err := loadModelAndData(*modelDir, *dt, *dataPath, dopt, stderr)
 	if err != nil {
 		return err
 	}

@@ -168,3 +168,39 @@ func TestTrainNaN(t *testing.T) {
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "step 1: loss is NaN")
 }
+
+// --dtype bf16 trains on a bf16 copy of the frozen weights: the adapter it
+// writes is close to the float32 run's, not equal to it; full fine-tuning
+// and unknown dtypes are refused with one clear line.
+func TestTrainDType(t *testing.T) {
+	model, dataPath := filepath.Join(goldenModel, "model"), filepath.Join(goldenModel, "data.jsonl")
+	args := []string{"train", "--model", model, "--data", dataPath, "--method", "paca", "--rank", "4",
+		"--optimizer", "sgd", "--lr", "0.5", "--steps", "2", "--batch-size", "2", "--seq-len", "64"}
+	deltas := map[string][]float32{}
+	for _, dt := range []string{"f32", "bf16"} {
+		out := t.TempDir()
+		code, _, stderr := runPaca(append(args, "--out", out, "--dtype", dt)...)
+		require.Equal(t, 0, code, stderr)
+		f, err := safetensors.Open(filepath.Join(out, paca.AdapterWeightsFile))
+		require.NoError(t, err)
+		d, err := f.Float32("base_model.model.model.layers.0.mlp.down_proj.paca_delta")
+		require.NoError(t, err)
+		f.Close()
+		deltas[dt] = d
+	}
+	var num, den float64
+	for i, w := range deltas["f32"] {
+		num += math.Pow(float64(deltas["bf16"][i]-w), 2)
+		den += float64(w) * float64(w)
+	}
+	rel := math.Sqrt(num / den)
+	require.Greater(t, rel, 0.0, "bf16 weights must change the result")
+	require.Less(t, rel, 0.05)
+
+	code, _, stderr := runPaca(append(args, "--out", t.TempDir(), "--method", "full", "--dtype", "bf16")...)
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "--dtype bf16 stores frozen weights, and full fine-tuning has none")
+	code, _, stderr = runPaca(append(args, "--out", t.TempDir(), "--dtype", "int8")...)
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, `unknown dtype "int8"`)
+}

@@ -47,6 +47,9 @@ type Options struct {
 	Warmup    int      `json:"warmup"` // untimed steps first
 	Seed      uint64   `json:"seed"`
 	LR        float64  `json:"lr"` // 0 means 1e-4
+	// DType stores the frozen weight matrices (f32, bf16 or f16). Full
+	// fine-tuning, which has none, always runs in float32.
+	DType tensor.DType `json:"dtype"`
 
 	// MaxSeqLen searches, per method, the longest sequence (a multiple of
 	// SeqStep up to SeqLimit) whose peak accounted memory for one forward
@@ -184,21 +187,22 @@ type Ratios struct {
 
 // Report is a whole run.
 type Report struct {
-	Shape        string   `json:"shape"`
-	Model        string   `json:"model,omitempty"` // --model directory
-	Note         string   `json:"note"`
-	Params       int      `json:"model_params"`
-	SeqLen       int      `json:"seq_len"`
-	BatchSize    int      `json:"batch_size"`
-	Rank         int      `json:"rank"`
-	Alpha        float64  `json:"alpha"`
-	Targets      []string `json:"targets"`
-	Steps        int      `json:"steps"`
-	Warmup       int      `json:"warmup"`
-	LR           float64  `json:"lr"`
-	MemoryBudget int64    `json:"memory_budget,omitempty"`
-	SeqStep      int      `json:"seq_step,omitempty"`
-	SeqLimit     int      `json:"seq_limit,omitempty"`
+	Shape        string       `json:"shape"`
+	Model        string       `json:"model,omitempty"` // --model directory
+	Note         string       `json:"note"`
+	Params       int          `json:"model_params"`
+	SeqLen       int          `json:"seq_len"`
+	BatchSize    int          `json:"batch_size"`
+	Rank         int          `json:"rank"`
+	Alpha        float64      `json:"alpha"`
+	Targets      []string     `json:"targets"`
+	Steps        int          `json:"steps"`
+	Warmup       int          `json:"warmup"`
+	LR           float64      `json:"lr"`
+	DType        tensor.DType `json:"dtype"`
+	MemoryBudget int64        `json:"memory_budget,omitempty"`
+	SeqStep      int          `json:"seq_step,omitempty"`
+	SeqLimit     int          `json:"seq_limit,omitempty"`
 
 	Date       string `json:"date"`
 	CPU        string `json:"cpu"`
@@ -250,7 +254,7 @@ func Run(o Options, run Runner) (*Report, error) {
 	}
 	rep := &Report{Shape: o.Shape, Model: o.ModelDir, Note: note, Params: paramCount(cfg),
 		SeqLen: o.SeqLen, BatchSize: o.BatchSize, Rank: o.Rank, Alpha: o.alpha(), Targets: targets,
-		Steps: o.Steps, Warmup: o.Warmup, LR: o.lr(),
+		Steps: o.Steps, Warmup: o.Warmup, LR: o.lr(), DType: o.DType,
 		Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), CPU: cpuModel(), NumCPU: runtime.NumCPU(),
 		GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), Methods: map[string]*Result{},
 		Backend: tensor.CurrentBackend().Name()}
@@ -316,17 +320,24 @@ func (r *Report) computeRatios() {
 	}
 }
 
-// buildModel makes a fresh model: loaded from ModelDir, or the shape's
-// with random weights from the seed.
-func (o Options) buildModel() (*nn.Model, error) {
+// buildModel makes a fresh model for method: loaded from ModelDir, or the
+// shape's with random weights from the seed; its weight matrices in
+// o.DType, except for full fine-tuning.
+func (o Options) buildModel(method string) (*nn.Model, error) {
+	dt := o.DType
+	if method == paca.MethodFull {
+		dt = tensor.Float32
+	}
 	if o.ModelDir != "" {
-		return nn.Load(o.ModelDir)
+		return nn.LoadAs(o.ModelDir, dt)
 	}
 	cfg, _, err := ShapeConfig(o.Shape)
 	if err != nil {
 		return nil, err
 	}
-	return nn.NewRandom(cfg, o.Seed), nil
+	m := nn.NewRandom(cfg, o.Seed)
+	m.ConvertWeights(dt)
+	return m, nil
 }
 
 // randomRecords returns n records of seqLen uniformly random tokens, each
@@ -358,7 +369,7 @@ func RunMethod(o Options, method string) (*Result, error) {
 	}
 
 	o.logf("%s: building the model\n", method)
-	m, err := o.buildModel()
+	m, err := o.buildModel(method)
 	if err != nil {
 		return nil, err
 	}

@@ -51,8 +51,8 @@ func ratio(x float64) string {
 // header lines shared by the table and the Markdown.
 func (r *Report) describe() []string {
 	lines := []string{r.Note}
-	lines = append(lines, fmt.Sprintf("%d base parameters; batch %d × seq %d, rank %d (alpha %g) on %s; AdamW lr %g, clip 1.0, random tokens; %d warm-up + %d timed steps (median)",
-		r.Params, r.BatchSize, r.SeqLen, r.Rank, r.Alpha, strings.Join(r.Targets, ","), r.LR, r.Warmup, r.Steps))
+	lines = append(lines, fmt.Sprintf("%d base parameters, frozen weight matrices %s (full fine-tuning: f32); batch %d × seq %d, rank %d (alpha %g) on %s; AdamW lr %g, clip 1.0, random tokens; %d warm-up + %d timed steps (median)",
+		r.Params, r.DType, r.BatchSize, r.SeqLen, r.Rank, r.Alpha, strings.Join(r.Targets, ","), r.LR, r.Warmup, r.Steps))
 	lines = append(lines, fmt.Sprintf("%s; %d CPUs, GOMAXPROCS %d; %s; %s", orDash(r.CPU), r.NumCPU, r.GOMAXPROCS, r.GoVersion, r.Date))
 	if r.Backend != "" && r.Backend != "cpu" {
 		lines = append(lines, "backend: "+r.Backend)
