@@ -63,8 +63,8 @@ func kernelSource() string {
 type cudaKernels struct {
 	add, addScaled, addRowVector, sumRows, scale cudaFunc
 	mulElems, mulCols, sumRowsMul                cudaFunc
-	swigluFwd, swigluBwd, f32ToBF16              cudaFunc
-	gatherRows, scatterAddRows                   cudaFunc
+	swigluFwd, swigluBwd, f32ToBF16, halfToF32   cudaFunc
+	gatherRows, gatherRowsHalf, scatterAddRows   cudaFunc
 	gatherCols, scatterAddCols, cacheWrite       cudaFunc
 	rmsnormFwd, rmsnormBwdDx, rmsnormBwdDw, rope cudaFunc
 	attnFwd, attnFwdNaive, attnBwdDelta          cudaFunc
@@ -97,9 +97,9 @@ func kernelName(field string) string {
 // usable one; on error nothing is installed and the CPU backend stays.
 //
 // PACA_TF32=1 lets cuBLAS use TF32 tensor cores for float32 GEMMs (about
-// 1e-3 relative error instead of float32's 1e-7). PACA_GEMM_BF16=1 rounds
-// both GEMM operands to bfloat16 (float32 accumulation), as --dtype bf16
-// will for frozen weights once tensors carry a half-precision type.
+// 1e-3 relative error instead of float32's 1e-7). A bf16 weight (--dtype
+// bf16) multiplies on bfloat16 tensor cores with float32 accumulation;
+// PACA_GEMM_BF16=1 does the same for float32 weights.
 func UseCUDA() (string, error) {
 	if _, ok := backend.(*cudaBackend); ok {
 		return backend.Name(), nil
@@ -134,6 +134,7 @@ func UseCUDA() (string, error) {
 	if b.bf16 {
 		b.name += ", bf16 GEMMs"
 	}
+	b.mem.widenFn = b.widen
 	device = b.mem
 	backend = b
 	return b.name, nil

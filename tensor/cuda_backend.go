@@ -60,19 +60,35 @@ func (b *cudaBackend) Name() string { return b.name }
 // tensors count as being there).
 func (b *cudaBackend) on(ts ...*Tensor) bool {
 	for _, t := range ts {
-		if t != nil && len(t.st.data) > 0 && !b.mem.owns(t.st.data) {
+		if t == nil {
+			continue
+		}
+		if w := t.st.words(); len(w) > 0 && !b.mem.owns(w) {
 			return false
 		}
 	}
 	return true
 }
 
-// dptr is t's device address (nil for a nil tensor).
+// dptr is t's device address (nil for a nil tensor), whatever its dtype.
 func dptr(t *Tensor) unsafe.Pointer {
 	if t == nil {
 		return nil
 	}
-	return unsafe.Pointer(unsafe.SliceData(t.st.data))
+	return unsafe.Pointer(unsafe.SliceData(t.st.words()))
+}
+
+// f16 is the kernels' flag for a 16-bit dtype: 1 for binary16, 0 for
+// bfloat16.
+func f16(dt DType) int { return flag(dt == Float16) }
+
+// widen is Convert's float32 widening of 16-bit values on the device.
+func (b *cudaBackend) widen(dst []float32, src []uint16, dt DType) {
+	n := len(src)
+	b.mu.Lock()
+	b.ptr(unsafe.Pointer(unsafe.SliceData(dst))).ptr(unsafe.Pointer(unsafe.SliceData(src))).i64(n).i(f16(dt)).
+		launch(b.k.halfToF32, b.grid(n), 1, 1, blockThreads)
+	b.mu.Unlock()
 }
 
 // Kernel parameters, appended in order; each takes one 8-byte slot.
@@ -245,7 +261,15 @@ func (b *cudaBackend) Gemm(transA, transB bool, alpha float32, x, y *Tensor, bet
 		}
 		return
 	}
-	if b.bf16 {
+	switch {
+	case y.DType() == Float16: // widened: exactly the CPU's float32 product
+		yw := New(Scratch, y.shape...)
+		b.p(yw).p(y).i64(y.Len()).i(1).launch(b.k.halfToF32, b.grid(y.Len()), 1, 1, blockThreads)
+		cudrv.Sgemm(transB, transA, n, m, k, alpha, dptr(yw), y.Cols(), dptr(x), x.Cols(), beta, dptr(c), n)
+		deviceQueued.Add(1)
+		yw.Release()
+		return
+	case y.DType() == BFloat16 || b.bf16:
 		b.gemmBF16(transA, transB, m, n, k, alpha, x, y, beta, c)
 		return
 	}
@@ -253,16 +277,18 @@ func (b *cudaBackend) Gemm(transA, transB bool, alpha float32, x, y *Tensor, bet
 	deviceQueued.Add(1)
 }
 
-// gemmBF16 is Gemm with both operands rounded to bfloat16 in scratch
-// memory and float32 accumulation (cublasGemmEx). This is where a
-// half-precision frozen weight will plug in: such an operand is passed to
-// cuGemmHalf as it is, and only the float32 one is cast. b.mu is held.
+// gemmBF16 is Gemm on bfloat16 tensor cores with float32 accumulation
+// (cublasGemmEx): a bf16 weight y goes in as it is, a float32 operand is
+// rounded to bfloat16 in scratch memory first. b.mu is held.
 func (b *cudaBackend) gemmBF16(transA, transB bool, m, n, k int, alpha float32, x, y *Tensor, beta float32, c *Tensor) {
-	xh, yh := b.castBF16(x), b.castBF16(y)
+	xh, yh := b.castBF16(x), y
+	if y.DType() == Float32 {
+		yh = b.castBF16(y)
+		defer yh.Release()
+	}
 	cudrv.GemmHalf(transB, transA, n, m, k, alpha, dptr(yh), y.Cols(), dptr(xh), x.Cols(), beta, dptr(c), n, cudrv.BF16)
 	deviceQueued.Add(1)
 	xh.Release()
-	yh.Release()
 }
 
 // castBF16 returns t rounded to bfloat16, two values a float32 slot, in
@@ -408,7 +434,11 @@ func (b *cudaBackend) GatherRows(dst, table *Tensor, ids []int32) {
 	c := table.Cols()
 	b.mu.Lock()
 	d := b.uploadInt32(ids)
-	b.p(dst).p(table).ptr(d).i(len(ids)).i(c).launch(b.k.gatherRows, b.grid(len(ids)*c), 1, 1, blockThreads)
+	if dt := table.DType(); dt != Float32 {
+		b.p(dst).p(table).ptr(d).i(len(ids)).i(c).i(f16(dt)).launch(b.k.gatherRowsHalf, b.grid(len(ids)*c), 1, 1, blockThreads)
+	} else {
+		b.p(dst).p(table).ptr(d).i(len(ids)).i(c).launch(b.k.gatherRows, b.grid(len(ids)*c), 1, 1, blockThreads)
+	}
 	b.mu.Unlock()
 }
 

@@ -32,6 +32,8 @@ type cudaMemory struct {
 	used   int // bytes of chunk handed out
 	pieces map[int][]unsafe.Pointer
 	syncMu sync.Mutex
+
+	widenFn func(dst []float32, src []uint16, dt DType) // the backend's kernel
 }
 
 // cudaSpan is one allocation from the driver.
@@ -160,6 +162,8 @@ func (m *cudaMemory) copy(dst, src []float32) {
 	cudrv.Copy(unsafe.Pointer(unsafe.SliceData(dst)), unsafe.Pointer(unsafe.SliceData(src)), 4*len(dst))
 	deviceQueued.Add(1)
 }
+
+func (m *cudaMemory) widen(dst []float32, src []uint16, dt DType) { m.widenFn(dst, src, dt) }
 
 func (m *cudaMemory) sync() {
 	m.syncMu.Lock()

@@ -578,3 +578,60 @@ func TestCUDAStorageZeroedAndSynced(t *testing.T) {
 		release(x, ones, c)
 	}
 }
+
+// A bf16 weight multiplies on bfloat16 tensor cores (within bfloat16's
+// precision of the CPU's float32 product); an f16 one is widened and
+// multiplies in float32 (as on the CPU).
+func TestCUDAGemmHalfWeight(t *testing.T) {
+	g := needGPU(t)
+	rng := rand.New(rand.NewPCG(29, 30))
+	for _, dt := range []DType{BFloat16, Float16} {
+		tol := tolF32
+		if dt == BFloat16 {
+			tol = tolBF16
+		}
+		for _, tb := range []bool{true, false} {
+			for _, mnk := range [][3]int{{1, 3, 17}, {130, 64, 130}, {17, 130, 64}} {
+				m, n, k := mnk[0], mnk[1], mnk[2]
+				a := gpuRand(rng, 1, m, k)
+				wsh := []int{k, n}
+				if tb {
+					wsh = []int{n, k}
+				}
+				w32 := gpuRand(rng, 1, wsh...)
+				w := w32.Convert(Frozen, dt)
+				cc, cg := pair(gpuRand(rng, 1, m, n))
+				cpuRef.Gemm(false, tb, 0.5, a, w, 1, cc)
+				g.Gemm(false, tb, 0.5, a, w, 1, cg)
+				assertClose(t, cg, cc, tol, "Gemm with %s weight tb=%v %v", dt, tb, mnk)
+				release(a, w32, w, cc, cg)
+			}
+		}
+	}
+}
+
+// Embeddings in 16 bits gather widened, bit for bit; Convert widens on the
+// device as on the host.
+func TestCUDAHalfGatherAndConvert(t *testing.T) {
+	g := needGPU(t)
+	rng := rand.New(rand.NewPCG(31, 32))
+	for _, dt := range []DType{BFloat16, Float16} {
+		for _, c := range []int{1, 17, 130} {
+			t32 := gpuRand(rng, 1, 40, c)
+			table := t32.Convert(Frozen, dt)
+			ids := []int32{3, 0, 39, 3, 7}
+			dc, dg := New(Scratch, len(ids), c), New(Scratch, len(ids), c)
+			cpuRef.GatherRows(dc, table, ids)
+			g.GatherRows(dg, table, ids)
+			assertSame(t, dg, dc, "GatherRows %s c=%d", dt, c)
+
+			wide := table.Convert(Scratch, Float32) // on the device
+			want := New(Scratch, 40, c)
+			halfToF32(want.Data(), table.Halves(), dt)
+			assertSame(t, wide, want, "Convert %s → f32, c=%d", dt, c)
+			same := table.Clone(Scratch)
+			assert.Equal(t, table.Halves(), same.Halves(), "Clone of %s", dt)
+			release(t32, table, dc, dg, wide, want, same)
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package tensor
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // Device memory for tensor storage.
 //
@@ -15,10 +18,10 @@ import "sync/atomic"
 // read or write tensor memory while queued kernels may still use it, so
 // every host access goes through Tensor.Data, which waits for the queue
 // first (syncHost). The backend itself reads the storage without waiting.
-// Zeroing a reused buffer and Clone's copy are queued on the device too
-// (zeroData, copyData), so that a training step keeps its pages on the
-// device and the host waits only where it reads a value: a loss to log, a
-// checkpoint to write.
+// Zeroing a reused buffer, and Clone's copy and Convert's widening to
+// float32, are queued on the device too (zeroData, convertOnDevice), so
+// that a training step keeps its pages on the device and the host waits
+// only where it reads a value: a loss to log, a checkpoint to write.
 //
 // Without a deviceMemory (the default build, or no usable GPU) all of this
 // reduces to plain host memory and clear/copy.
@@ -34,6 +37,8 @@ type deviceMemory interface {
 	// zero queues f = 0; copy queues dst = src (same length).
 	zero(f []float32)
 	copy(dst, src []float32)
+	// widen queues dst = float32(src) for 16-bit values of type dt.
+	widen(dst []float32, src []uint16, dt DType)
 	// sync waits until every operation queued so far is done, then sets
 	// deviceSynced to the deviceQueued it read before waiting.
 	sync()
@@ -114,16 +119,33 @@ func zeroData(f []float32) {
 	clear(f)
 }
 
-// copyData copies src to dst (same length): on the device, queued, when
-// both are device memory.
-func copyData(dst, src []float32) {
-	if len(dst) == 0 {
-		return
+// words is the storage as float32 words: the values of a float32 tensor,
+// or the 16-bit values of a bf16 or f16 one two a word (the last word of an
+// odd count half used).
+func (st *storage) words() []float32 {
+	if st.dtype == Float32 || len(st.half) == 0 {
+		return st.data
 	}
-	if device != nil && device.owns(dst) && device.owns(src) {
-		device.copy(dst, src)
-		return
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(st.half))), (len(st.half)+1)/2)
+}
+
+// convertOnDevice is Convert on the device, queued, where t is device
+// memory and the conversion a copy or a widening to float32; ok is false
+// where the host must do it.
+func convertOnDevice(c Category, t *Tensor, dt DType) (u *Tensor, ok bool) {
+	src := t.st.words()
+	if device == nil || len(src) == 0 || !device.owns(src) || (dt != t.st.dtype && dt != Float32) {
+		return nil, false
 	}
-	syncHost()
-	copy(dst, src)
+	u = NewDType(c, dt, t.shape...)
+	if !device.owns(u.st.words()) {
+		u.Release()
+		return nil, false
+	}
+	if dt == t.st.dtype {
+		device.copy(u.st.words(), src)
+	} else {
+		device.widen(u.st.data, t.st.half, t.st.dtype)
+	}
+	return u, true
 }

@@ -64,3 +64,19 @@ __device__ float block_max(float v, float* sh) {
 	__syncthreads();
 	return sh[0];
 }
+
+// half_to_float widens a 16-bit value: bfloat16 (f16 = 0) or IEEE binary16
+// (f16 = 1), exactly (tensor.BF16ToF32, F16ToF32).
+__device__ __forceinline__ float half_to_float(unsigned short h, int f16) {
+	if (!f16) return __uint_as_float((unsigned)h << 16);
+	unsigned sign = (unsigned)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+	if (exp == 31) return __uint_as_float(sign | 0x7f800000u | (man << 13)); // Inf, NaN
+	if (exp != 0) return __uint_as_float(sign | ((exp + 112) << 23) | (man << 13));
+	if (man == 0) return __uint_as_float(sign);
+	int e = -1; // subnormal: shift the leading 1 to bit 10
+	do {
+		e++;
+		man <<= 1;
+	} while (!(man & 0x400));
+	return __uint_as_float(sign | ((unsigned)(112 - e) << 23) | ((man & 0x3ff) << 13));
+}

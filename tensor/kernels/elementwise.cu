@@ -1,6 +1,7 @@
 // Elementwise and row/column-vector kernels: cpu.go's Add, AddScaled,
-// AddRowVector, SumRows, SwiGLU(Backward); cpu_extra.go's Scale, MulElems,
-// MulCols, SumRowsMul; and the float32 → bfloat16 cast of GEMM operands.
+// AddRowVector, SumRows; activation.go's SwiGLU(Backward); cpu_extra.go's
+// Scale, MulElems, MulCols, SumRowsMul; the casts between float32 and the
+// 16-bit types (dtype.go's Convert, bfloat16 GEMM operands).
 
 // d = a + b (Add)
 extern "C" __global__ void add(float* d, const float* a, const float* b, i64 n) {
@@ -75,6 +76,11 @@ extern "C" __global__ void swiglu_bwd(float* dg, float* du, const float* dy, con
 		dg[i] += dy[i] * u[i] * s * (1.0f + x * (1.0f - s));
 		du[i] += dy[i] * x * s;
 	}
+}
+
+// d = float32(s) for 16-bit s (Convert to float32)
+extern "C" __global__ void half_to_f32(float* d, const unsigned short* s, i64 n, int f16) {
+	FOR_EACH(i, n) d[i] = half_to_float(s[i], f16);
 }
 
 // d = bfloat16(s), rounded to nearest even, NaN kept quiet (tensor.F32ToBF16)

@@ -11,6 +11,16 @@ extern "C" __global__ void gather_rows(float* d, const float* t, const int* ids,
 	}
 }
 
+// GatherRows from a 16-bit table (bfloat16, or binary16 when f16 is set),
+// widened to float32.
+extern "C" __global__ void gather_rows_half(float* d, const unsigned short* t, const int* ids, int n, int cols, int f16) {
+	FOR_EACH(e, (i64)n * cols) {
+		i64 i = e / cols;
+		int c = (int)(e - i * cols);
+		d[e] = half_to_float(t[(i64)ids[i] * cols + c], f16);
+	}
+}
+
 // d[ids[i], :] += s[i, :] (ScatterAddRows): one thread per column walks the
 // ids in order, so repeated ids add up in the CPU's order and never race.
 extern "C" __global__ void scatter_add_rows(float* d, const float* s, const int* ids, int n, int cols) {
