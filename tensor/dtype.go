@@ -104,8 +104,8 @@ func (t *Tensor) Convert(c Category, dt DType) *Tensor {
 	if u, ok := convertOnDevice(c, t, dt); ok { // storage_device.go
 		return u
 	}
-	syncHost()
 	u := NewDType(c, dt, t.shape...)
+	syncHost() // queued device work (u's zeroing too) is done
 	switch {
 	case t.st.dtype == dt && dt == Float32:
 		copy(u.st.data, t.st.data)
