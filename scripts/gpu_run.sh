@@ -31,9 +31,9 @@ build=${1:-build/gpu}
 out=${OUT:-$(mktemp -d /tmp/paca-gpu.XXXXXX)}
 mkdir -p "$out"
 if [[ -f $build && $build == *.tar.gz ]]; then
-	mkdir -p "$out/build"
-	tar -xzf "$build" -C "$out/build"
-	build=$out/build
+	dir=$(mktemp -d /tmp/paca-gpu-build.XXXXXX)
+	tar -xzf "$build" -C "$dir"
+	build=$dir
 fi
 build=$(cd "$build" && pwd)
 steps=${STEPS:-5} seq=${SEQ:-1024} shape=${SHAPE:-smollm2-135m} methods=${METHODS:-paca,lora,full}
@@ -66,7 +66,7 @@ PY
 fi
 export PACA_CUDA_LIB_PATH=$(IFS=:; echo "${libdirs[*]}")
 export LD_LIBRARY_PATH=${PACA_CUDA_LIB_PATH}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export PACA_CUDA_CACHE=$out/kernel-cache
+export PACA_CUDA_CACHE=/tmp/paca-kernel-cache
 
 {
 	echo "commit: $(cat "$build/COMMIT" 2>/dev/null || echo unknown)"
