@@ -15,13 +15,12 @@ import (
 //	y = x Wᵀ + b + s · (dropout(x) Aᵀ) Bᵀ
 //
 // with A (r, in), B (out, r) trainable and s = alpha/r (alpha/√r with
-// rsLoRA). It is built from tape ops, so autograd is automatic and the
-// activations kept for backward are what PyTorch keeps: the adapter input
-// dropout(x) (n·in values, saved by the A product for dA) and the rank-r
-// intermediate (n·r values, saved by the B product for dB). The frozen
-// base product saves no activation. The input is shared with the base
-// product, so when x itself is saved (no dropout) it is counted once, and
-// once only across q/k/v or gate/up, which read the same x.
+// rsLoRA). Forward is one op (see there) whose backward keeps what
+// PyTorch keeps: the adapter input dropout(x) (n·in values, for dA) and
+// the rank-r intermediate (n·r values, for dB). The frozen base product
+// saves no activation. The input is shared with the base product, so when
+// x itself is saved (no dropout) it is counted once, and once only across
+// q/k/v or gate/up, which read the same x.
 type LoRA struct {
 	base *nn.Linear
 	// A is lora_A.weight (r, in), B is lora_B.weight (out, r).
@@ -119,14 +118,71 @@ func (l *LoRA) Adapter(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
 	return z
 }
 
-// Forward computes x Wᵀ + b + s·(dropout(x) Aᵀ) Bᵀ.
+// Forward computes y = x Wᵀ + b + s·(x_d Aᵀ) Bᵀ, x_d = dropout(x), as one
+// op with three GEMMs, the last accumulating into the base product:
+//
+//	h = x_d Aᵀ                     (N, r), saved with x_d
+//	y = x Wᵀ + b + s·h Bᵀ          (N, out)
+//
+// and backward, the products of the chain rule in the same way:
+//
+//	dB  += s·dyᵀ h                 (out, r)
+//	dh   = s·dy B                  (N, r)
+//	dA  += dhᵀ x_d                 (r, in)
+//	dx_d += dh A,  dx += dy W      (N, in); x_d is x without dropout
+//
+// Built from separate tape ops it would compute the same, but also write
+// and read the unscaled branch, its gradient and the sum (three more
+// (N, out) passes per projection).
 func (l *LoRA) Forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
-	y := tp.Linear(x, l.base.W, l.base.B)
-	z := l.Adapter(tp, x)
-	out := tp.AddScaled(y, z, l.Scale)
-	y.Release()
-	z.Release()
-	return out
+	be := tensor.CurrentBackend()
+	xd, owned := l.dropoutInput(tp, x)
+	var shape [4]int
+	y := tensor.New(tensor.Activation, outShape(shape[:0], x, l.B.Dim(0))...)
+	be.Gemm(false, true, 1, x, l.base.W, 0, y)
+	if l.base.B != nil {
+		be.AddRowVector(y, l.base.B)
+	}
+	h := tensor.New(tensor.Activation, x.Rows(), l.Rank())
+	be.Gemm(false, true, 1, xd, l.A, 0, h)
+	be.Gemm(false, true, l.Scale, h, l.B, 1, y)
+	if tp.Recording(x, xd, l.A, l.B, l.base.B) {
+		tp.RecordOp(y, (*loraOp)(l), []*tensor.Tensor{x, xd, l.base.B}, xd, h)
+	}
+	h.Release()
+	if owned {
+		xd.Release()
+	}
+	return y
+}
+
+// loraOp is the backward of LoRA.Forward: in = (x, x_d, b), saved =
+// (x_d, h).
+type loraOp LoRA
+
+func (op *loraOp) Backward(dy *tensor.Tensor, in, saved []*tensor.Tensor) {
+	l, be := (*LoRA)(op), tensor.CurrentBackend()
+	x, xd, b, h := in[0], in[1], in[2], saved[1]
+	if l.B.RequiresGrad() {
+		be.Gemm(true, false, l.Scale, dy, h, 1, tensor.GradOf(l.B))
+	}
+	if l.A.RequiresGrad() || xd.RequiresGrad() {
+		dh := tensor.New(tensor.Scratch, h.Shape()...)
+		be.Gemm(false, false, l.Scale, dy, l.B, 0, dh)
+		if l.A.RequiresGrad() {
+			be.Gemm(true, false, 1, dh, saved[0], 1, tensor.GradOf(l.A))
+		}
+		if xd.RequiresGrad() {
+			be.Gemm(false, false, 1, dh, l.A, 1, tensor.GradOf(xd))
+		}
+		dh.Release()
+	}
+	if x.RequiresGrad() {
+		be.Gemm(false, false, 1, dy, l.base.W, 1, tensor.GradOf(x))
+	}
+	if b != nil && b.RequiresGrad() {
+		be.SumRows(tensor.GradOf(b), dy)
+	}
 }
 
 // Trainable returns A and B under PEFT's names.

@@ -28,14 +28,6 @@ import (
 // longer between calls) and S still fits in L2.
 const attnTile = 96
 
-// attnExp sets x[i] = e^x[i]. Every exponential the attention kernels take
-// goes through it.
-func attnExp(x []float32) {
-	for i, v := range x {
-		x[i] = float32(math.Exp(float64(v)))
-	}
-}
-
 // attnGemm is one tile product on the calling goroutine:
 // C (m×n, row stride ldc) = alpha·op(A)·op(B) + beta·C.
 func attnGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
@@ -128,16 +120,12 @@ func (j *attnForwardJob) tile(b, h, q0, q1 int, sc, stats []float32) {
 		for r := range mq {
 			row := sc[r*n : r*n+nk]
 			valid := min(nk, q0+r-k0+1) // keys up to q0+r: at least one
-			mx := maxOf(row[:valid], m[r])
+			mx := max(rowMax(row[:valid]), m[r])
 			corr[r], m[r] = m[r]-mx, mx
-			for c := range row[:valid] {
-				row[c] -= mx
-			}
-			attnExp(row[:valid])
+			rowSum[r] = float32(expSub(row[:valid], row[:valid], mx))
 			clear(row[valid:])
-			rowSum[r] = sumOf(row[:valid])
 		}
-		attnExp(corr)
+		expSub(corr, corr, 0)
 		for r := range l {
 			l[r] = l[r]*corr[r] + rowSum[r]
 		}
@@ -247,11 +235,7 @@ func (j *attnBackwardJob) head(b, h int, sc, dp, delta []float32) {
 			for r := range mq {
 				row := sc[r*n : r*n+nk]
 				valid := min(nk, q0+r-k0+1)
-				l := lse[q0+r]
-				for c := range row[:valid] {
-					row[c] -= l
-				}
-				attnExp(row[:valid])
+				expSub(row[:valid], row[:valid], lse[q0+r])
 				clear(row[valid:])
 			}
 			// dP = dO Vᵀ   (mq, nk)
@@ -270,30 +254,6 @@ func (j *attnBackwardJob) head(b, h int, sc, dp, delta []float32) {
 			attnGemm(false, false, mq, d, nk, rs, dp, n, ks[k0*kc:], kc, 1, dq[q0*qc:], qc)
 		}
 	}
-}
-
-// maxOf returns the largest of m and the elements of x.
-func maxOf(x []float32, m float32) float32 {
-	m0, m1, m2, m3 := m, m, m, m
-	for ; len(x) >= 4; x = x[4:] {
-		m0, m1, m2, m3 = max(m0, x[0]), max(m1, x[1]), max(m2, x[2]), max(m3, x[3])
-	}
-	for _, v := range x {
-		m0 = max(m0, v)
-	}
-	return max(m0, m1, m2, m3)
-}
-
-// sumOf returns Σ x, in four interleaved partial sums.
-func sumOf(x []float32) float32 {
-	var s0, s1, s2, s3 float32
-	for ; len(x) >= 4; x = x[4:] {
-		s0, s1, s2, s3 = s0+x[0], s1+x[1], s2+x[2], s3+x[3]
-	}
-	for _, v := range x {
-		s0 += v
-	}
-	return (s0 + s1) + (s2 + s3)
 }
 
 // dotOf returns x·y.

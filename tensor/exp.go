@@ -13,10 +13,9 @@ import "math"
 // expSub and rowMax together are the softmax / log-sum-exp primitive: for a
 // row z, m := rowMax(z); s := expSub(p, z, m) leaves the unnormalised
 // probabilities in p and log Σ e^z = m + log s. Cross-entropy uses them
-// (activation.go) and so can attention, whose rows of scores are the same
-// problem: p_j = e^(s_j − m) with m the row's maximum, or recomputed in the
-// backward pass as e^(s_j − lse). Its one exponential, attnExp(x)
-// (attention.go), is expSub(x, x, 0) with the sum ignored.
+// (activation.go) and so does attention (attention.go), whose rows of
+// scores are the same problem: p_j = e^(s_j − m) with m the running row
+// maximum, or recomputed in the backward pass as e^(s_j − lse).
 //
 // On amd64 with AVX2 and FMA they run in assembly eight lanes at a time
 // (exp_amd64.s); elsewhere, and under the purego build tag, in the portable
@@ -95,8 +94,7 @@ func exp32(x float32) float32 {
 // over rows of any length. dst must be at least as long as src; dst and
 // src may be the same slice.
 //
-// Kernels that need a softmax (cross-entropy now, attention later) call
-// it on a row, or on chunks of a row into a small scratch buffer, with m
+// Kernels that need a softmax (cross-entropy, attention) call it on a row, or on chunks of a row into a small scratch buffer, with m
 // the row's maximum (rowMax) or its log-sum-exp.
 func expSub(dst, src []float32, m float32) float64 {
 	dst = dst[:len(src)]
