@@ -422,22 +422,30 @@ func Open(ordinal int, tf32 bool) (*Device, error) {
 	return d, nil
 }
 
-// Compile compiles src for the device: a CUBIN for its exact
-// architecture (--gpu-arch=sm_XY), or else PTX for its virtual one
-// (compute_XY), which the driver compiles when loading.
+// Compile compiles src for the device: a CUBIN for its exact architecture
+// (--gpu-arch=sm_XY), else PTX for its virtual one (compute_XY), else PTX
+// for an older virtual architecture (an NVRTC older than the GPU), which
+// the driver compiles for the GPU when loading.
 func Compile(src string, major, minor int) (image []byte, how string, err error) {
-	for _, cubin := range []bool{true, false} {
-		arch := fmt.Sprintf("compute_%d%d", major, minor)
-		if cubin {
-			arch = fmt.Sprintf("sm_%d%d", major, minor)
+	cc := 10*major + minor
+	tries := []string{fmt.Sprintf("sm_%d", cc), fmt.Sprintf("compute_%d", cc)}
+	for _, old := range []int{90, 80, 75} {
+		if old < cc {
+			tries = append(tries, fmt.Sprintf("compute_%d", old))
 		}
+	}
+	var first error
+	for _, arch := range tries {
 		opts := []string{"--gpu-arch=" + arch, "--std=c++17", "-default-device"}
-		image, err = nvrtcRun(src, opts, cubin)
+		image, err = nvrtcRun(src, opts, strings.HasPrefix(arch, "sm_"))
 		if err == nil {
 			return image, arch, nil
 		}
+		if first == nil {
+			first = err
+		}
 	}
-	return nil, "", err
+	return nil, "", first
 }
 
 func nvrtcRun(src string, opts []string, cubin bool) ([]byte, error) {
