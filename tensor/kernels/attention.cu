@@ -34,7 +34,7 @@ extern "C" __global__ void attn_fwd(float* out, float* lse, const float* q, cons
 	bool active = t < T;
 	if (active)
 		for (int i = lane; i < D; i += 32) Qs[w][i] = q[((i64)b * T + t) * qc + h * D + i];
-	int nkeys = start + min(T - 1, (int)blockIdx.x * QW + QW - 1) + 1;
+	int nkeys = start + imin(T - 1, (int)blockIdx.x * QW + QW - 1) + 1;
 	int last = start + t; // this query's last key
 	const float* kb = k + (i64)b * cap * kc + g * D;
 	const float* vb = v + (i64)b * cap * kc + g * D;
@@ -61,7 +61,7 @@ extern "C" __global__ void attn_fwd(float* out, float* lse, const float* q, cons
 		float corr = expf(m - mn);
 		l = l * corr + warp_sum(p);
 		for (int c = 0; c < NC; c++) o[c] *= corr;
-		int jn = min(KT, last - j0 + 1);
+		int jn = imin(KT, last - j0 + 1);
 		for (int jj = 0; jj < jn; jj++) {
 			float pj = __shfl_sync(FULL_MASK, p, jj);
 			for (int c = 0; c < NC; c++) {
@@ -154,7 +154,7 @@ extern "C" __global__ void attn_bwd_dq(float* dq, const float* q, const float* k
 		lt = lse[((i64)b * H + h) * T + t];
 		dt = delta[((i64)b * H + h) * T + t];
 	}
-	int nkeys = min(T - 1, (int)blockIdx.x * QW + QW - 1) + 1;
+	int nkeys = imin(T - 1, (int)blockIdx.x * QW + QW - 1) + 1;
 	const float* kb = k + (i64)b * T * kc + g * D;
 	const float* vb = v + (i64)b * T * kc + g * D;
 	float acc[NC];
@@ -179,7 +179,7 @@ extern "C" __global__ void attn_bwd_dq(float* dq, const float* q, const float* k
 			float p = expf(sc * scale - lt);
 			ds = p * (dp - dt) * scale;
 		}
-		int jn = min(KT, t - j0 + 1);
+		int jn = imin(KT, t - j0 + 1);
 		for (int jj = 0; jj < jn; jj++) {
 			float dj = __shfl_sync(FULL_MASK, ds, jj);
 			for (int c = 0; c < NC; c++) {
@@ -248,7 +248,7 @@ extern "C" __global__ void attn_bwd_dkv(float* dk, float* dv, const float* q, co
 				p = expf(sc * scale - Lt[lane]);
 				ds = p * (dp - Et[lane]) * scale;
 			}
-			int lo = max(0, j - t0), hi = min(KT, T - t0);
+			int lo = imax(0, j - t0), hi = imin(KT, T - t0);
 			for (int tt = lo; tt < hi; tt++) {
 				float pt = __shfl_sync(FULL_MASK, p, tt);
 				float dt = __shfl_sync(FULL_MASK, ds, tt);
