@@ -6,5 +6,6 @@
 package accel
 
 // Init installs the best available backend into package tensor and
-// returns its name. In this build that is always the pure-Go CPU backend.
+// returns its name. In this build that is always the pure-Go CPU backend
+// (build with -tags cuda for the GPU one, accel_cuda.go).
 func Init() (string, error) { return "cpu", nil }

@@ -216,114 +216,39 @@ func (o *adamW) Release() {
 // then left alone (NaN) or multiplied by 0 (+Inf, which turns infinite
 // entries into NaN). Callers that care should check it and skip the step.
 //
-// The gradients are read and scaled through Tensor.Data, i.e. in host
-// memory. The sum is deterministic: it does not depend on GOMAXPROCS.
+// Both passes run on the backend's kernels (SumSquares, Scale), where the
+// gradients are: on a GPU only the norm comes back to the host. On the CPU
+// the sum is deterministic: it does not depend on GOMAXPROCS.
 func ClipGradNorm(params []Param, maxNorm float64) float64 {
-	var ss float64
+	be := tensor.CurrentBackend()
+	clipGrads.Lock()
+	gs := clipGrads.free
+	clipGrads.free = nil
+	clipGrads.Unlock()
 	for _, p := range params {
 		if p.T != nil && p.T.Grad != nil {
-			ss += sumSquares(p.T.Grad.Data())
+			gs = append(gs, p.T.Grad)
 		}
 	}
-	norm := math.Sqrt(ss)
-	if !(maxNorm > 0) {
-		return norm
-	}
-	coef := maxNorm / (norm + 1e-6)
-	if !(coef < 1) { // min(1, coef); also leaves gradients alone for a NaN norm
-		return norm
-	}
-	c := float32(coef)
-	for _, p := range params {
-		if p.T != nil && p.T.Grad != nil {
-			g := p.T.Grad.Data()
-			j := getClipJob()
-			j.x, j.scale = g, c
-			tensor.Parallel(numChunks(len(g)), 1, j)
-			putClipJob(j)
+	norm := math.Sqrt(be.SumSquares(gs))
+	if maxNorm > 0 {
+		coef := maxNorm / (norm + 1e-6)
+		if coef < 1 { // min(1, coef); also leaves gradients alone for a NaN norm
+			for _, g := range gs {
+				be.Scale(g, float32(coef))
+			}
 		}
 	}
+	clear(gs)
+	clipGrads.Lock()
+	clipGrads.free = gs[:0]
+	clipGrads.Unlock()
 	return norm
 }
 
-// clipChunk is the unit of work of ClipGradNorm's loops. It is fixed, so
-// the partial sums, and hence the norm, are the same on every machine.
-const clipChunk = 1 << 16
-
-func numChunks(n int) int { return (n + clipChunk - 1) / clipChunk }
-
-// clipJob is one of ClipGradNorm's loops over the clipChunk-sized chunks
-// of x: partial[c] = Σ x² over chunk c when sum is set, else x *= scale.
-// It runs on tensor.Parallel and comes from a free list, so that clipping
-// allocates nothing.
-type clipJob struct {
-	x       []float32
-	sum     bool
-	partial []float64
-	scale   float32
-}
-
-func (j *clipJob) Range(clo, chi int) {
-	for c := clo; c < chi; c++ {
-		x := j.x[c*clipChunk : min(len(j.x), (c+1)*clipChunk)]
-		if !j.sum {
-			for i := range x {
-				x[i] *= j.scale
-			}
-			continue
-		}
-		var s float64
-		for _, v := range x {
-			s += float64(v) * float64(v)
-		}
-		j.partial[c] = s
-	}
-}
-
-var clipJobs struct {
+// clipGrads recycles ClipGradNorm's list of gradients, so that clipping
+// allocates nothing once warm.
+var clipGrads struct {
 	sync.Mutex
-	free []*clipJob
-}
-
-func getClipJob() *clipJob {
-	clipJobs.Lock()
-	defer clipJobs.Unlock()
-	if k := len(clipJobs.free); k > 0 {
-		j := clipJobs.free[k-1]
-		clipJobs.free = clipJobs.free[:k-1]
-		return j
-	}
-	return new(clipJob)
-}
-
-// putClipJob recycles j, keeping its partials' array.
-func putClipJob(j *clipJob) {
-	*j = clipJob{partial: j.partial[:0]}
-	clipJobs.Lock()
-	clipJobs.free = append(clipJobs.free, j)
-	clipJobs.Unlock()
-}
-
-// sumSquares returns Σ x² in float64, summing per-chunk partials in order.
-func sumSquares(x []float32) float64 {
-	chunks := numChunks(len(x))
-	if chunks <= 1 {
-		var s float64
-		for _, v := range x {
-			s += float64(v) * float64(v)
-		}
-		return s
-	}
-	j := getClipJob()
-	if cap(j.partial) < chunks {
-		j.partial = make([]float64, chunks)
-	}
-	j.x, j.sum, j.partial = x, true, j.partial[:chunks]
-	tensor.Parallel(chunks, 1, j)
-	var s float64
-	for _, v := range j.partial {
-		s += v
-	}
-	putClipJob(j)
-	return s
+	free []*tensor.Tensor
 }

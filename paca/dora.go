@@ -30,8 +30,9 @@ type DoRA struct {
 	// M is the magnitude, PEFT's lora_magnitude_vector (out).
 	M *tensor.Tensor
 
-	wNorm2 []float64 // ‖W_o‖² per output row (W is frozen)
-	norms  []float64 // weightNorm's result, reused from pass to pass
+	wNorm2 []float64      // ‖W_o‖² per output row (W is frozen)
+	norms  []float64      // weightNorm's result, reused from pass to pass
+	w2     *tensor.Tensor // wNorm2 in tensor memory, for invNorms on a device
 }
 
 // NewDoRA wraps base with a rank-r DoRA adapter: A and B as NewLoRA, and
@@ -103,13 +104,42 @@ func (d *DoRA) weightNorm() []float64 {
 	return norms
 }
 
+// invNorms returns 1/‖W + s·B A‖ per output row (out) as weightNorm
+// computes it, but on the backend's kernels (DoRANorms): on a GPU the
+// values stay on the device.
+func (d *DoRA) invNorms() *tensor.Tensor {
+	be := tensor.CurrentBackend()
+	w, a := d.base.W, d.A
+	out, r := w.Dim(0), a.Dim(0)
+	if d.w2 == nil {
+		d.w2 = tensor.New(tensor.Frozen, out)
+		for o, v := range d.wNorm2 {
+			d.w2.Data()[o] = float32(v)
+		}
+	}
+	wa := tensor.New(tensor.Scratch, out, r) // W Aᵀ
+	be.Gemm(false, true, 1, w, a, 0, wa)
+	g := tensor.New(tensor.Scratch, r, r) // A Aᵀ
+	be.Gemm(false, true, 1, a, a, 0, g)
+	inv := tensor.New(tensor.Activation, out)
+	be.DoRANorms(inv, d.w2, wa, g, d.B, float64(d.Scale))
+	wa.Release()
+	g.Release()
+	return inv
+}
+
 // magScale returns g = m / ‖W + s·B A‖_row (out) on the tape: the norm
 // is a constant, m gets the gradient.
 func (d *DoRA) magScale(tp *tensor.Tape) *tensor.Tensor {
-	norms := d.weightNorm()
-	inv := tensor.New(tensor.Activation, len(norms))
-	for o, n := range norms {
-		inv.Data()[o] = float32(1 / n)
+	var inv *tensor.Tensor
+	if tensor.OnDevice() {
+		inv = d.invNorms()
+	} else {
+		norms := d.weightNorm()
+		inv = tensor.New(tensor.Activation, len(norms))
+		for o, n := range norms {
+			inv.Data()[o] = float32(1 / n)
+		}
 	}
 	g := tp.Mul(d.M, inv)
 	inv.Release()
@@ -183,6 +213,8 @@ func (d *DoRA) Merged() *tensor.Tensor {
 // Release frees A, B, the magnitude and their gradients.
 func (d *DoRA) Release() {
 	d.LoRA.Release()
+	d.w2.Release()
+	d.w2 = nil
 	if d.M != nil {
 		d.M.Grad.Release()
 		d.M.Grad = nil

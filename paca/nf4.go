@@ -67,6 +67,8 @@ type NF4 struct {
 	QAbsmax      []uint8
 	AbsmaxScale  []float32
 	AbsmaxOffset float32
+
+	img *tensor.Tensor // packed for a device's kernels (nf4_device.go), or nil
 }
 
 // Block sizes of the NF4 format.

@@ -92,7 +92,7 @@ func (p *PaCA) weight() *tensor.Tensor {
 	var w *tensor.Tensor
 	if p.q != nil {
 		w = tensor.New(tensor.Scratch, p.q.Rows, p.q.Cols)
-		p.q.Dequantize(w.Data())
+		p.q.dequantizeInto(w)
 	} else {
 		w = p.base.W.AsFloat32(tensor.Scratch)
 	}
@@ -187,7 +187,7 @@ func (p *PaCA) Release() {
 	p.Delta.Release()
 	p.orig.Release()
 	if p.q != nil {
-		tensor.Track(tensor.Frozen, -p.q.Bytes())
+		p.q.release()
 		p.q = nil
 	}
 }

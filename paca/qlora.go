@@ -55,7 +55,7 @@ func (l *QLoRA) QuantizedLen() int { return l.q.Rows * l.q.Cols }
 func (l *QLoRA) Release() {
 	l.LoRA.Release()
 	if l.q != nil {
-		tensor.Track(tensor.Frozen, -l.q.Bytes())
+		l.q.release()
 		l.q = nil
 	}
 }
@@ -83,7 +83,7 @@ func nf4Linear(tp *tensor.Tape, x *tensor.Tensor, q *NF4, b *tensor.Tensor) *ten
 // scratch returns deq(W) in scratch memory.
 func (q *NF4) scratch() *tensor.Tensor {
 	w := tensor.New(tensor.Scratch, q.Rows, q.Cols)
-	q.Dequantize(w.Data())
+	q.dequantizeInto(w)
 	return w
 }
 

@@ -91,6 +91,9 @@ type Backend interface {
 	// against cache rows 0…Start+t of k, v (B·Cap, KV·D) into out
 	// (B·T, H·D). No log-sum-exp: there is no backward.
 	AttentionCached(out, q, k, v *Tensor, s CacheShape)
+
+	// Clipping, 4-bit weights, adapters (backend_extra.go).
+	extraKernels
 }
 
 // AttnShape describes a batch of attention: B sequences of T positions,

@@ -94,13 +94,18 @@ func (t *Tensor) Halves() []uint16 {
 	if t.st.dtype == Float32 && t.st != released {
 		panic(fmt.Sprintf("tensor: Halves of a float32 tensor %v", t.shape))
 	}
+	syncHost()
 	return t.st.half
 }
 
 // Convert returns a copy of t stored as dt, accounted under c. Narrowing
 // to bf16 or f16 rounds to nearest even; widening is exact.
 func (t *Tensor) Convert(c Category, dt DType) *Tensor {
+	if u, ok := convertOnDevice(c, t, dt); ok { // storage_device.go
+		return u
+	}
 	u := NewDType(c, dt, t.shape...)
+	syncHost() // queued device work (u's zeroing too) is done
 	switch {
 	case t.st.dtype == dt && dt == Float32:
 		copy(u.st.data, t.st.data)

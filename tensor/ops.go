@@ -268,7 +268,7 @@ func (tp *Tape) CrossEntropy(logits *Tensor, targets []int32) (*Tensor, int) {
 	sum, count := backend.CrossEntropy(lse, logits, targets)
 	loss := New(Activation)
 	if count > 0 {
-		loss.st.data[0] = float32(sum / float64(count))
+		loss.Data()[0] = float32(sum / float64(count))
 	}
 	if tp.recording(logits) && count > 0 {
 		n := tp.record(loss, crossEntropyBackward, logits)
@@ -282,5 +282,5 @@ func (tp *Tape) CrossEntropy(logits *Tensor, targets []int32) (*Tensor, int) {
 
 func crossEntropyBackward(_ *Tape, n *node, dl *Tensor) {
 	logits, lse := n.saved[0], n.saved[1]
-	backend.CrossEntropyBackward(gradOf(logits), logits, lse, n.ids, dl.st.data[0]/float32(n.ints[0]))
+	backend.CrossEntropyBackward(gradOf(logits), logits, lse, n.ids, dl.Data()[0]/float32(n.ints[0]))
 }

@@ -9,9 +9,8 @@ import (
 // Like the ops in ops.go, each saves exactly what its backward reads and
 // returns a new Activation owned by the caller.
 //
-// Scale, AddScaled and AddBias run on the Backend's kernels. Mul, MulCols
-// and Dropout have no Backend kernel yet and loop over Data() directly, so
-// they assume host-visible storage (the CPU backend).
+// Every op runs on the Backend's kernels (Mul, MulCols and Dropout on
+// those of backend_extra.go).
 
 // Scale returns s·x. It saves nothing.
 func (tp *Tape) Scale(x *Tensor, s float32) *Tensor {
@@ -84,10 +83,7 @@ func (tp *Tape) Mul(a, b *Tensor) *Tensor {
 		mismatch("Mul", "shapes %v and %v differ", a.shape, b.shape)
 	}
 	y := New(Activation, a.shape...)
-	ys, as, bs := y.Data(), a.Data(), b.Data()
-	for i := range ys {
-		ys[i] = as[i] * bs[i]
-	}
+	backend.MulElems(y, a, b, false)
 	if !tp.recording(a, b) {
 		return y
 	}
@@ -103,18 +99,11 @@ func (tp *Tape) Mul(a, b *Tensor) *Tensor {
 
 func mulBackward(_ *Tape, n *node, dy *Tensor) {
 	a, b := n.in[0], n.in[1]
-	d := dy.Data()
 	if a.requiresGrad {
-		g, bs := gradOf(a).Data(), b.Data()
-		for i := range g {
-			g[i] += d[i] * bs[i]
-		}
+		backend.MulElems(gradOf(a), dy, b, true)
 	}
 	if b.requiresGrad {
-		g, as := gradOf(b).Data(), a.Data()
-		for i := range g {
-			g[i] += d[i] * as[i]
-		}
+		backend.MulElems(gradOf(b), dy, a, true)
 	}
 }
 
@@ -151,7 +140,7 @@ func (tp *Tape) MulCols(y, v *Tensor) *Tensor {
 		mismatch("MulCols", "v has %d values, y is %v", v.Len(), y.shape)
 	}
 	out := New(Activation, y.shape...)
-	RunJob(&mulColsJobs, y.Rows(), 64, mulColsJob{c: y.Cols(), os: out.Data(), ys: y.Data(), vs: v.Data()})
+	backend.MulCols(out, y, v, false)
 	if !tp.recording(y, v) {
 		return out
 	}
@@ -167,26 +156,11 @@ func (tp *Tape) MulCols(y, v *Tensor) *Tensor {
 
 func mulColsBackward(_ *Tape, n *node, dout *Tensor) {
 	y, v := n.in[0], n.in[1]
-	c, d := y.Cols(), dout.Data()
 	if y.requiresGrad {
-		RunJob(&mulColsJobs, y.Rows(), 64, mulColsJob{c: c, os: gradOf(y).Data(), ys: d, vs: v.Data(), accumulate: true})
+		backend.MulCols(gradOf(y), dout, v, true)
 	}
 	if v.requiresGrad {
-		// Column sums in float64: they run over every row.
-		accT := New(Scratch, 2*c) // c float64s
-		acc := unsafeFloat64s(accT.Data())
-		ys := y.Data()
-		for r := 0; r < y.Rows(); r++ {
-			dr, yr := d[r*c:(r+1)*c], ys[r*c:(r+1)*c]
-			for j := range acc {
-				acc[j] += float64(dr[j]) * float64(yr[j])
-			}
-		}
-		g := gradOf(v).Data()
-		for j := range g {
-			g[j] += float32(acc[j])
-		}
-		accT.Release()
+		backend.SumRowsMul(gradOf(v), dout, y) // column sums in float64
 	}
 }
 
@@ -270,9 +244,7 @@ func (tp *Tape) Dropout(x *Tensor, p float64, seed uint64) *Tensor {
 		keepScale = float32(1 / (1 - p))
 	}
 	y := New(Activation, x.shape...)
-	n := x.Len()
-	chunks := (n + dropoutChunk - 1) / dropoutChunk
-	RunJob(&dropoutJobs, chunks, 4, dropoutJob{n: n, p: p, seed: seed, keepScale: keepScale, ys: y.Data(), xs: x.Data()})
+	backend.Dropout(y, x, p, seed, false)
 	if tp.recording(x) {
 		nd := tp.record(y, dropoutBackward, x)
 		nd.p, nd.seed, nd.scale = p, seed, keepScale
@@ -281,7 +253,5 @@ func (tp *Tape) Dropout(x *Tensor, p float64, seed uint64) *Tensor {
 }
 
 func dropoutBackward(_ *Tape, n *node, dy *Tensor) {
-	g := gradOf(n.in[0])
-	chunks := (g.Len() + dropoutChunk - 1) / dropoutChunk
-	RunJob(&dropoutJobs, chunks, 4, dropoutJob{n: g.Len(), p: n.p, seed: n.seed, keepScale: n.scale, ys: g.Data(), xs: dy.Data(), accumulate: true})
+	backend.Dropout(gradOf(n.in[0]), dy, n.p, n.seed, true)
 }

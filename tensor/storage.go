@@ -142,7 +142,7 @@ func (p *bufPool) get(n int) buffer {
 	size := classSize(n * 4)
 	if checkMode {
 		p.reserved += int64(size)
-		return buffer{buf: sysAlloc((size + pageSize - 1) / pageSize * pageSize)[:size/4]}
+		return buffer{buf: memAlloc((size + pageSize - 1) / pageSize * pageSize)[:size/4]}
 	}
 	large := size > smallLimit
 	if large {
@@ -168,11 +168,11 @@ func (p *bufPool) get(n int) buffer {
 	if large {
 		p.trim()
 		p.reserved += int64(size)
-		return buffer{buf: sysAlloc(size)}
+		return buffer{buf: memAlloc(size)}
 	}
 	// Carve a slab into buffers of this class: hand out the first, keep
 	// the rest in the free list, lowest address on top.
-	slab := sysAlloc(slabBytes)
+	slab := memAlloc(slabBytes)
 	p.reserved += slabBytes
 	per := size / 4
 	pieces := slabBytes / size
@@ -187,7 +187,7 @@ func (p *bufPool) get(n int) buffer {
 func (p *bufPool) put(b buffer) {
 	size := cap(b.buf) * 4
 	if checkMode {
-		sysPoison(b.buf[:cap(b.buf)])
+		memPoison(b.buf[:cap(b.buf)])
 		p.reserved -= int64(size)
 		return
 	}
@@ -225,13 +225,13 @@ func (p *bufPool) trim() {
 		size := int64(cap(b.buf) * 4)
 		p.cached -= size
 		p.largeCached -= size
-		if sysDrop(b.buf[:cap(b.buf)]) {
+		if memDrop(b.buf[:cap(b.buf)]) {
 			b.dirty = 0
 			oldest.dropped++
 			continue
 		}
 		// No way to drop the pages but to unmap the buffer.
-		sysFree(b.buf[:cap(b.buf)])
+		memFree(b.buf[:cap(b.buf)])
 		p.reserved -= size
 		oldest.free = append(oldest.free[:oldest.dropped], oldest.free[oldest.dropped+1:]...)
 		oldest.free[len(oldest.free):cap(oldest.free)][0] = buffer{}
@@ -244,7 +244,7 @@ func (p *bufPool) releaseCached() int64 {
 	var n int64
 	for _, cl := range p.large {
 		for i, b := range cl.free {
-			sysFree(b.buf[:cap(b.buf)])
+			memFree(b.buf[:cap(b.buf)])
 			n += int64(cap(b.buf) * 4)
 			cl.free[i] = buffer{}
 		}

@@ -73,8 +73,8 @@ func TestStorageReusedZeroed(t *testing.T) {
 // buffers, oldest first, and a dropped buffer comes back zeroed.
 func TestStoragePoolTrims(t *testing.T) {
 	skipInCheckMode(t)
-	if !offHeap {
-		t.Skip("storage on the Go heap is not trimmed")
+	if !offHeap || OnDevice() {
+		t.Skip("storage on the Go heap or a GPU is not trimmed")
 	}
 	const mib = 1 << 20
 	var p bufPool
@@ -260,8 +260,8 @@ func TestCheckModeFaultsOnUseAfterRelease(t *testing.T) {
 		d[0] = 1
 		os.Exit(0) // not reached with mmap'd storage
 	}
-	if !offHeap {
-		t.Skip("storage is on the Go heap: released buffers are poisoned, not protected")
+	if !offHeap || OnDevice() {
+		t.Skip("storage is on the Go heap or a GPU: released buffers are poisoned, not protected")
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCheckModeFaultsOnUseAfterRelease$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "PACA_USE_AFTER_RELEASE=1", "PACA_TENSOR_CHECK=1")

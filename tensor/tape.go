@@ -167,7 +167,7 @@ func (tp *Tape) Backward(loss *Tensor, dLoss float32) {
 		return
 	}
 	g := gradOf(loss)
-	g.st.data[0] += dLoss
+	g.Data()[0] += dLoss
 	tp.run()
 }
 

@@ -209,7 +209,7 @@ func newPooled(c Category, shape []int, words int, bytes int64) (*Tensor, []floa
 	if words == 0 {
 		return t, nil
 	}
-	clear(st.buf.buf[:min(words, st.buf.dirty)])
+	zeroData(st.buf.buf[:min(words, st.buf.dirty)])
 	st.buf.dirty = max(st.buf.dirty, words)
 	return t, st.buf.buf[:words]
 }
@@ -269,11 +269,15 @@ func (t *Tensor) Rows() int { return t.Len() / max(t.Cols(), 1) }
 
 // Data returns the values in row-major order. On the CPU backend this is the
 // storage itself; writes are visible to every view. A bf16 or f16 tensor
-// has no float32 values: use Halves, or AsFloat32 for a float32 copy.
+// has no float32 values: use Halves, or AsFloat32 for a float32 copy. On a
+// GPU it is the same memory, reachable from the host: Data first waits for
+// the device's queued work, so call it again after running kernels on t
+// (storage_device.go).
 func (t *Tensor) Data() []float32 {
 	if t.st.dtype != Float32 {
 		panic(fmt.Sprintf("tensor: Data of a %s tensor %v (use AsFloat32)", t.st.dtype, t.shape))
 	}
+	syncHost()
 	return t.st.data
 }
 
@@ -401,6 +405,7 @@ func SameShape(a, b *Tensor) bool {
 
 // HasNaN reports whether any value is NaN or ±Inf.
 func (t *Tensor) HasNaN() bool {
+	syncHost()
 	for _, h := range t.st.half {
 		if !halfIsFinite(h, t.st.dtype) {
 			return true

@@ -26,6 +26,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	accel "github.com/gopaca/paca"
 )
 
 // command is one subcommand of the tool.
@@ -55,7 +57,17 @@ var stdin io.Reader = os.Stdin
 var errUsage = errors.New("usage")
 
 func main() {
+	initBackend(os.Stderr)
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// initBackend puts tensors on the GPU in a build with -tags cuda, or says
+// once why it cannot (bench's worker processes stay quiet: their parent
+// said it).
+func initBackend(stderr io.Writer) {
+	if _, err := accel.Init(); err != nil && os.Getenv(benchChildEnv) != "1" {
+		fmt.Fprintf(stderr, "paca: no usable CUDA GPU (%v); running on the CPU\n", err)
+	}
 }
 
 // run executes the tool and returns its exit status.

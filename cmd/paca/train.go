@@ -159,6 +159,7 @@ stopped. Ctrl-C finishes the current step, saves a checkpoint and exits.`, stder
 		}
 		fmt.Fprintf(stderr, "resumed from %s at step %d\n", *resume, tr.Step)
 	}
+	fmt.Fprintf(stderr, "backend: %s\n", tensor.CurrentBackend().Name())
 	fmt.Fprintln(stderr, a.Summary())
 
 	if err := os.MkdirAll(*out, 0o755); err != nil {

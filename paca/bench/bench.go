@@ -209,6 +209,7 @@ type Report struct {
 	NumCPU     int    `json:"num_cpu"`
 	GOMAXPROCS int    `json:"gomaxprocs"`
 	GoVersion  string `json:"go_version"`
+	Backend    string `json:"backend"` // where the kernels ran: cpu, or the GPU
 
 	Order   []string           `json:"order"`   // methods in the order run
 	Methods map[string]*Result `json:"methods"` // method → its figures
@@ -255,7 +256,8 @@ func Run(o Options, run Runner) (*Report, error) {
 		SeqLen: o.SeqLen, BatchSize: o.BatchSize, Rank: o.Rank, Alpha: o.alpha(), Targets: targets,
 		Steps: o.Steps, Warmup: o.Warmup, LR: o.lr(), DType: o.DType,
 		Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), CPU: cpuModel(), NumCPU: runtime.NumCPU(),
-		GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), Methods: map[string]*Result{}}
+		GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), Methods: map[string]*Result{},
+		Backend: tensor.CurrentBackend().Name()}
 	if o.ModelDir != "" {
 		rep.Shape = ""
 	}
@@ -410,6 +412,7 @@ func RunMethod(o Options, method string) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		tensor.SyncDevice() // a GPU's queued work belongs to this step
 		el := time.Since(start)
 		ms := float64(el.Microseconds()) / 1000
 		res.Loss = log.Loss

@@ -54,6 +54,9 @@ func (r *Report) describe() []string {
 	lines = append(lines, fmt.Sprintf("%d base parameters, frozen weight matrices %s (full fine-tuning: f32); batch %d × seq %d, rank %d (alpha %g) on %s; AdamW lr %g, clip 1.0, random tokens; %d warm-up + %d timed steps (median)",
 		r.Params, r.DType, r.BatchSize, r.SeqLen, r.Rank, r.Alpha, strings.Join(r.Targets, ","), r.LR, r.Warmup, r.Steps))
 	lines = append(lines, fmt.Sprintf("%s; %d CPUs, GOMAXPROCS %d; %s; %s", orDash(r.CPU), r.NumCPU, r.GOMAXPROCS, r.GoVersion, r.Date))
+	if r.Backend != "" && r.Backend != "cpu" {
+		lines = append(lines, "backend: "+r.Backend)
+	}
 	if r.MemoryBudget > 0 {
 		lines = append(lines, fmt.Sprintf("max seq len: longest multiple of %d up to %d whose peak accounted memory (one forward+backward, optimizer state allocated) fits %s",
 			r.SeqStep, r.SeqLimit, mib(r.MemoryBudget)))
