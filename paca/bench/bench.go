@@ -139,7 +139,12 @@ type Result struct {
 	StepMS     float64   `json:"step_ms"`      // median over the timed steps
 	StepMSAll  []float64 `json:"step_ms_all"`  // every timed step, in order
 	TokensPerS float64   `json:"tokens_per_s"` // batch·seq-len / median step
-	Loss       float64   `json:"final_loss"`   // of the last step (random tokens: ≈ ln vocab)
+	// StepCPUMS is the median over the timed steps of the CPU time the
+	// process spent (user + system, all threads): on a machine shared with
+	// other work it varies much less than the wall time, so it is the
+	// steadier basis for comparing methods. 0 where it cannot be read.
+	StepCPUMS float64 `json:"step_cpu_ms"`
+	Loss      float64 `json:"final_loss"` // of the last step (random tokens: ≈ ln vocab)
 
 	// PeakBytes is the peak of all accounted tensor memory during the
 	// warm-up and timed steps: model, adapters, gradients, optimizer
@@ -177,6 +182,7 @@ type Probe struct {
 // Ratios are a method's figures divided by LoRA's.
 type Ratios struct {
 	StepTime   float64 `json:"step_time"`
+	StepCPU    float64 `json:"step_cpu_time"`
 	TokensPerS float64 `json:"tokens_per_s"`
 	PeakBytes  float64 `json:"peak_bytes"`
 	PeakSaved  float64 `json:"peak_saved"`
@@ -310,6 +316,7 @@ func (r *Report) computeRatios() {
 	for name, m := range r.Methods {
 		r.Ratios[name] = Ratios{
 			StepTime:   div(m.StepMS, l.StepMS),
+			StepCPU:    div(m.StepCPUMS, l.StepCPUMS),
 			TokensPerS: div(m.TokensPerS, l.TokensPerS),
 			PeakBytes:  div(float64(m.PeakBytes), float64(l.PeakBytes)),
 			PeakSaved:  div(float64(m.PeakByCategory["saved"]), float64(l.PeakByCategory["saved"])),
@@ -406,14 +413,15 @@ func RunMethod(o Options, method string) (*Result, error) {
 		}
 		defer stop()
 	}
+	var cpuAll []float64
 	for i := 0; i < steps; i++ {
-		start := time.Now()
+		start, cpu0 := time.Now(), processCPU()
 		log, err := tr.TrainStep()
 		if err != nil {
 			return nil, err
 		}
 		tensor.SyncDevice() // a GPU's queued work belongs to this step
-		el := time.Since(start)
+		el, cpu := time.Since(start), processCPU()-cpu0
 		ms := float64(el.Microseconds()) / 1000
 		res.Loss = log.Loss
 		if i < o.Warmup {
@@ -421,6 +429,7 @@ func RunMethod(o Options, method string) (*Result, error) {
 			continue
 		}
 		res.StepMSAll = append(res.StepMSAll, ms)
+		cpuAll = append(cpuAll, float64(cpu.Microseconds())/1000)
 		o.logf("%s: step %d/%d  %.1f ms  loss %.4f\n", method, i-o.Warmup+1, o.Steps, ms, log.Loss)
 	}
 	st := tensor.MemStats()
@@ -434,6 +443,7 @@ func RunMethod(o Options, method string) (*Result, error) {
 	res.PeakRSSBytes = max(setupHWM, trainHWM)
 	if len(res.StepMSAll) > 0 {
 		res.StepMS = median(res.StepMSAll)
+		res.StepCPUMS = median(cpuAll)
 		res.TokensPerS = float64(o.BatchSize*seqLen) / (res.StepMS / 1000)
 	}
 

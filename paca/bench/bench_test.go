@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -31,6 +32,9 @@ func TestRunEveryMethod(t *testing.T) {
 		require.NotNil(t, m, name)
 		require.Len(t, m.StepMSAll, o.Steps, name)
 		require.Greater(t, m.StepMS, 0.0, name)
+		if runtime.GOOS == "linux" {
+			require.Greater(t, m.StepCPUMS, 0.0, name)
+		}
 		require.Greater(t, m.TokensPerS, 0.0, name)
 		require.Greater(t, m.Trainable, 0, name)
 		require.Greater(t, m.PeakBytes, int64(0), name)

@@ -41,6 +41,14 @@ func stepCells(m *Result) (string, string) {
 	return fmt.Sprintf("%.1f ms", m.StepMS), fmt.Sprintf("%.1f", m.TokensPerS)
 }
 
+// cpuCell formats the CPU time per step, "–" where there is none.
+func cpuCell(m *Result) string {
+	if m.StepCPUMS == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f ms", m.StepCPUMS)
+}
+
 func ratio(x float64) string {
 	if x == 0 {
 		return "–"
@@ -90,11 +98,11 @@ func (r *Report) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "method\ttrainable\tstep (median)\ttokens/s\tpeak memory\tsaved acts\tpeak RSS\ttrain RSS\tmax seq\t")
+	fmt.Fprintln(tw, "method\ttrainable\tstep (median)\tCPU/step\ttokens/s\tpeak memory\tsaved acts\tpeak RSS\ttrain RSS\tmax seq\t")
 	for _, name := range r.Order {
 		m := r.Methods[name]
 		step, tps := stepCells(m)
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, m.Trainable, step, tps,
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, m.Trainable, step, cpuCell(m), tps,
 			mib(m.PeakBytes), mib(m.PeakByCategory["saved"]), mib(m.PeakRSSBytes), mib(m.TrainPeakRSSBytes), r.maxSeq(m))
 	}
 	tw.Flush()
@@ -119,10 +127,10 @@ func (r *Report) WriteTable(w io.Writer) {
 	if r.Ratios != nil {
 		fmt.Fprintf(w, "\nratios to LoRA (below 1: less time or memory than LoRA):\n")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "method\tstep time\ttokens/s\tpeak memory\tsaved acts\tpeak RSS\ttrain RSS\tmax seq\t")
+		fmt.Fprintln(tw, "method\tstep time\tCPU time\ttokens/s\tpeak memory\tsaved acts\tpeak RSS\ttrain RSS\tmax seq\t")
 		for _, name := range r.Order {
 			q := r.Ratios[name]
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, ratio(q.StepTime), ratio(q.TokensPerS), ratio(q.PeakBytes),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, ratio(q.StepTime), ratio(q.StepCPU), ratio(q.TokensPerS), ratio(q.PeakBytes),
 				ratio(q.PeakSaved), ratio(q.PeakRSS), ratio(q.TrainRSS), ratio(q.MaxSeqLen))
 		}
 		tw.Flush()
@@ -148,12 +156,12 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		fmt.Fprintf(w, "- %s\n", l)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| method | trainable | step (median) | tokens/s | peak memory | saved acts | peak RSS | train RSS | max seq |")
-	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| method | trainable | step (median) | CPU/step | tokens/s | peak memory | saved acts | peak RSS | train RSS | max seq |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, name := range r.Order {
 		m := r.Methods[name]
 		step, tps := stepCells(m)
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", name, m.Trainable, step, tps,
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, m.Trainable, step, cpuCell(m), tps,
 			mib(m.PeakBytes), mib(m.PeakByCategory["saved"]), mib(m.PeakRSSBytes), mib(m.TrainPeakRSSBytes), r.maxSeq(m))
 	}
 	fmt.Fprintln(w)
@@ -177,11 +185,11 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	if r.Ratios != nil {
 		fmt.Fprintln(w, "\nRatios to LoRA:")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| method | step time | tokens/s | peak memory | saved acts | peak RSS | train RSS | max seq |")
-		fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|")
+		fmt.Fprintln(w, "| method | step time | CPU time | tokens/s | peak memory | saved acts | peak RSS | train RSS | max seq |")
+		fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|")
 		for _, name := range r.Order {
 			q := r.Ratios[name]
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", name, ratio(q.StepTime), ratio(q.TokensPerS), ratio(q.PeakBytes),
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, ratio(q.StepTime), ratio(q.StepCPU), ratio(q.TokensPerS), ratio(q.PeakBytes),
 				ratio(q.PeakSaved), ratio(q.PeakRSS), ratio(q.TrainRSS), ratio(q.MaxSeqLen))
 		}
 	}
