@@ -59,6 +59,7 @@ decoder layer of LLaMA-7B with a 1024-token vocabulary).`, stderr)
 	targets := fs.String("targets", "all-linear", "comma-separated projections to adapt, or all-linear")
 	seed := fs.Uint64("seed", 1, "random seed (weights, tokens, PaCA columns, LoRA init)")
 	lr := fs.Float64("lr", 1e-4, "AdamW learning rate")
+	interleave := fs.Int("interleave", 0, "then time `N` more steps of each method, the methods taking turns in this process (steadier on a shared machine)")
 	maxSeq := fs.Bool("max-seq-len", false, "find each method's longest sequence within --memory-budget")
 	budget := fs.String("memory-budget", "4GiB", "peak accounted memory `budget` for --max-seq-len (bytes, or with KiB, MiB, GiB)")
 	seqStep := fs.Int("seq-step", 64, "--max-seq-len searches multiples of this")
@@ -82,7 +83,7 @@ decoder layer of LLaMA-7B with a 1024-token vocabulary).`, stderr)
 		}
 	}
 	o := bench.Options{Shape: *shape, ModelDir: *modelDir, SeqLen: *seqLen, BatchSize: *batch, Rank: *rank, Alpha: *alpha,
-		Targets: tg, Methods: ms, Steps: *steps, Warmup: *warmup, Seed: *seed, LR: *lr, DType: *dt,
+		Targets: tg, Methods: ms, Steps: *steps, Warmup: *warmup, Seed: *seed, LR: *lr, DType: *dt, Interleave: *interleave,
 		MaxSeqLen: *maxSeq, SeqStep: *seqStep, SeqLimit: *seqLimit, CPUProfile: *cpuProfile, Log: stderr}
 	if *maxSeq {
 		if o.MemoryBudget, err = parseBytes(*budget); err != nil {

@@ -60,6 +60,12 @@ type Options struct {
 	SeqStep      int   `json:"seq_step"`  // 0 means 64
 	SeqLimit     int   `json:"seq_limit"` // 0 means the model's max_position_embeddings
 
+	// Interleave, when positive, adds that many timed steps per method
+	// after the per-method runs, the methods taking turns step by step in
+	// this process: the steadiest comparison of their speed on a machine
+	// shared with other work.
+	Interleave int `json:"interleave,omitempty"`
+
 	// CPUProfile, when set, writes a CPU profile of each method's
 	// training steps to CPUProfile.<method>.pprof.
 	CPUProfile string `json:"cpu_profile,omitempty"`
@@ -112,7 +118,9 @@ func (o Options) Check() error {
 		return fmt.Errorf("steps and warm-up steps must not be negative")
 	case o.Steps == 0 && !o.MaxSeqLen:
 		return fmt.Errorf("nothing to do: --steps 0 without --max-seq-len")
-	case o.Steps > 0 && o.SeqLen < 2:
+	case o.Interleave < 0:
+		return fmt.Errorf("interleaved steps must not be negative, got %d", o.Interleave)
+	case (o.Steps > 0 || o.Interleave > 0) && o.SeqLen < 2:
 		return fmt.Errorf("sequence length must be at least 2, got %d", o.SeqLen)
 	case o.MaxSeqLen && o.MemoryBudget <= 0:
 		return fmt.Errorf("--max-seq-len needs a positive --memory-budget")
@@ -144,7 +152,10 @@ type Result struct {
 	// other work it varies much less than the wall time, so it is the
 	// steadier basis for comparing methods. 0 where it cannot be read.
 	StepCPUMS float64 `json:"step_cpu_ms"`
-	Loss      float64 `json:"final_loss"` // of the last step (random tokens: ≈ ln vocab)
+	// InterleavedStepMS is the median step time of the Interleave rounds
+	// in which the methods took turns in one process (0 without them).
+	InterleavedStepMS float64 `json:"interleaved_step_ms,omitempty"`
+	Loss              float64 `json:"final_loss"` // of the last step (random tokens: ≈ ln vocab)
 
 	// PeakBytes is the peak of all accounted tensor memory during the
 	// warm-up and timed steps: model, adapters, gradients, optimizer
@@ -181,14 +192,16 @@ type Probe struct {
 
 // Ratios are a method's figures divided by LoRA's.
 type Ratios struct {
-	StepTime   float64 `json:"step_time"`
-	StepCPU    float64 `json:"step_cpu_time"`
-	TokensPerS float64 `json:"tokens_per_s"`
-	PeakBytes  float64 `json:"peak_bytes"`
-	PeakSaved  float64 `json:"peak_saved"`
-	PeakRSS    float64 `json:"peak_rss"`
-	TrainRSS   float64 `json:"train_peak_rss"`
-	MaxSeqLen  float64 `json:"max_seq_len,omitempty"`
+	StepTime float64 `json:"step_time"`
+	StepCPU  float64 `json:"step_cpu_time"`
+	// Interleaved is the ratio of the interleaved step times.
+	Interleaved float64 `json:"interleaved_step_time,omitempty"`
+	TokensPerS  float64 `json:"tokens_per_s"`
+	PeakBytes   float64 `json:"peak_bytes"`
+	PeakSaved   float64 `json:"peak_saved"`
+	PeakRSS     float64 `json:"peak_rss"`
+	TrainRSS    float64 `json:"train_peak_rss"`
+	MaxSeqLen   float64 `json:"max_seq_len,omitempty"`
 }
 
 // Report is a whole run.
@@ -205,6 +218,7 @@ type Report struct {
 	Steps        int          `json:"steps"`
 	Warmup       int          `json:"warmup"`
 	LR           float64      `json:"lr"`
+	Interleave   int          `json:"interleave,omitempty"`
 	DType        tensor.DType `json:"dtype"`
 	MemoryBudget int64        `json:"memory_budget,omitempty"`
 	SeqStep      int          `json:"seq_step,omitempty"`
@@ -278,6 +292,12 @@ func Run(o Options, run Runner) (*Report, error) {
 		rep.Order = append(rep.Order, m)
 		rep.Methods[m] = res
 	}
+	if o.Interleave > 0 {
+		rep.Interleave = o.Interleave
+		if err := interleave(o, rep); err != nil {
+			return nil, err
+		}
+	}
 	rep.computeRatios()
 	return rep, nil
 }
@@ -315,14 +335,15 @@ func (r *Report) computeRatios() {
 	r.Ratios = map[string]Ratios{}
 	for name, m := range r.Methods {
 		r.Ratios[name] = Ratios{
-			StepTime:   div(m.StepMS, l.StepMS),
-			StepCPU:    div(m.StepCPUMS, l.StepCPUMS),
-			TokensPerS: div(m.TokensPerS, l.TokensPerS),
-			PeakBytes:  div(float64(m.PeakBytes), float64(l.PeakBytes)),
-			PeakSaved:  div(float64(m.PeakByCategory["saved"]), float64(l.PeakByCategory["saved"])),
-			PeakRSS:    div(float64(m.PeakRSSBytes), float64(l.PeakRSSBytes)),
-			TrainRSS:   div(float64(m.TrainPeakRSSBytes), float64(l.TrainPeakRSSBytes)),
-			MaxSeqLen:  div(float64(m.MaxSeqLen), float64(l.MaxSeqLen)),
+			StepTime:    div(m.StepMS, l.StepMS),
+			StepCPU:     div(m.StepCPUMS, l.StepCPUMS),
+			Interleaved: div(m.InterleavedStepMS, l.InterleavedStepMS),
+			TokensPerS:  div(m.TokensPerS, l.TokensPerS),
+			PeakBytes:   div(float64(m.PeakBytes), float64(l.PeakBytes)),
+			PeakSaved:   div(float64(m.PeakByCategory["saved"]), float64(l.PeakByCategory["saved"])),
+			PeakRSS:     div(float64(m.PeakRSSBytes), float64(l.PeakRSSBytes)),
+			TrainRSS:    div(float64(m.TrainPeakRSSBytes), float64(l.TrainPeakRSSBytes)),
+			MaxSeqLen:   div(float64(m.MaxSeqLen), float64(l.MaxSeqLen)),
 		}
 	}
 }
@@ -375,30 +396,16 @@ func RunMethod(o Options, method string) (*Result, error) {
 		res.RSSMode = "process-wide VmHWM (could not reset it): includes earlier methods"
 	}
 
-	o.logf("%s: building the model\n", method)
-	m, err := o.buildModel(method)
+	seqLen := max(o.SeqLen, 2)
+	steps := o.Steps + o.Warmup
+	m, a, tr, err := o.prepare(method, steps)
 	if err != nil {
 		return nil, err
 	}
 	defer m.Release()
-	cfg := m.Config
-	a, err := paca.Apply(m, paca.Config{Method: method, Rank: o.Rank, Alpha: o.alpha(), Targets: o.Targets, Seed: o.Seed})
-	if err != nil {
-		return nil, err
-	}
-	res.Trainable, res.Total = a.Counts()
-	o.logf("%s: %s\n", method, a.Summary())
-
-	seqLen := max(o.SeqLen, 2)
-	steps := o.Steps + o.Warmup
-	recs := randomRecords(o.BatchSize*max(steps, 1), seqLen, cfg.VocabSize, o.Seed+1)
-	tc := paca.TrainConfig{Optimizer: "adamw", LR: o.lr(), Schedule: "constant", MaxGradNorm: 1,
-		BatchSize: o.BatchSize, SeqLen: seqLen, Steps: max(steps, 1)}
-	tr, err := paca.NewTrainer(a, recs, tc)
-	if err != nil {
-		return nil, err
-	}
 	defer tr.Release()
+	cfg := m.Config
+	res.Trainable, res.Total = a.Counts()
 
 	// Everything the run keeps is in place: measure the steps from here.
 	releaseMemory()
@@ -466,6 +473,81 @@ func RunMethod(o Options, method string) (*Result, error) {
 		o.logf("%s: longest sequence within the budget: %d\n", method, best)
 	}
 	return res, nil
+}
+
+// prepare builds method's model, adapts it and readies a trainer for
+// steps AdamW steps on random tokens. The caller releases the trainer and
+// the model.
+func (o Options) prepare(method string, steps int) (*nn.Model, *paca.Adapted, *paca.Trainer, error) {
+	o.logf("%s: building the model\n", method)
+	m, err := o.buildModel(method)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	a, err := paca.Apply(m, paca.Config{Method: method, Rank: o.Rank, Alpha: o.alpha(), Targets: o.Targets, Seed: o.Seed})
+	if err != nil {
+		m.Release()
+		return nil, nil, nil, err
+	}
+	o.logf("%s: %s\n", method, a.Summary())
+	seqLen := max(o.SeqLen, 2)
+	recs := randomRecords(o.BatchSize*max(steps, 1), seqLen, m.Config.VocabSize, o.Seed+1)
+	tc := paca.TrainConfig{Optimizer: "adamw", LR: o.lr(), Schedule: "constant", MaxGradNorm: 1,
+		BatchSize: o.BatchSize, SeqLen: seqLen, Steps: max(steps, 1)}
+	tr, err := paca.NewTrainer(a, recs, tc)
+	if err != nil {
+		m.Release()
+		return nil, nil, nil, err
+	}
+	return m, a, tr, nil
+}
+
+// interleave times o.Interleave more steps of every method of rep, the
+// methods taking turns step by step in this process after o.Warmup
+// untimed steps each. Load from other work on a shared machine then falls
+// on all of them alike, which sequential runs cannot promise; memory is
+// not measured here (every model is live at once).
+func interleave(o Options, rep *Report) error {
+	type run struct {
+		m   *nn.Model
+		tr  *paca.Trainer
+		res *Result
+		ms  []float64
+	}
+	var runs []*run
+	defer func() {
+		for _, r := range runs {
+			r.tr.Release()
+			r.m.Release()
+		}
+	}()
+	steps := o.Warmup + o.Interleave
+	for _, method := range rep.Order {
+		m, _, tr, err := o.prepare(method, steps)
+		if err != nil {
+			return fmt.Errorf("%s: %w", method, err)
+		}
+		runs = append(runs, &run{m: m, tr: tr, res: rep.Methods[method]})
+	}
+	for i := 0; i < steps; i++ {
+		for j, r := range runs {
+			start := time.Now()
+			if _, err := r.tr.TrainStep(); err != nil {
+				return fmt.Errorf("%s: %w", rep.Order[j], err)
+			}
+			tensor.SyncDevice()
+			if i >= o.Warmup {
+				r.ms = append(r.ms, float64(time.Since(start).Microseconds())/1000)
+			}
+		}
+		if i >= o.Warmup {
+			o.logf("interleaved round %d/%d done\n", i-o.Warmup+1, o.Interleave)
+		}
+	}
+	for _, r := range runs {
+		r.res.InterleavedStepMS = median(r.ms)
+	}
+	return nil
 }
 
 // releaseMemory hands memory no longer in use back to the OS: the Go

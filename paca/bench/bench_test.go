@@ -223,3 +223,26 @@ func TestOptionsCheck(t *testing.T) {
 	require.InDelta(t, 134.5e6, float64(paramCount(cfg)), 0.5e6, "SmolLM2-135M has 134.5M parameters")
 	require.True(t, strings.Contains(tinyOptions().Shape, "tiny"))
 }
+
+// --interleave times more steps with the methods taking turns, and the
+// report and its ratios carry them.
+func TestRunInterleaved(t *testing.T) {
+	o := tinyOptions()
+	o.Methods = []string{paca.MethodPaCA, paca.MethodLoRA}
+	o.Interleave = 3
+	rep, err := Run(o, nil)
+	require.NoError(t, err)
+	require.Equal(t, 3, rep.Interleave)
+	for _, name := range o.Methods {
+		require.Greater(t, rep.Methods[name].InterleavedStepMS, 0.0, name)
+	}
+	p, l := rep.Methods[paca.MethodPaCA], rep.Methods[paca.MethodLoRA]
+	require.InDelta(t, p.InterleavedStepMS/l.InterleavedStepMS, rep.Ratios[paca.MethodPaCA].Interleaved, 1e-12)
+	var b strings.Builder
+	rep.WriteTable(&b)
+	require.Contains(t, b.String(), "methods taking turns step by step in one process, median of 3 steps each")
+
+	o.Interleave = -1
+	_, err = Run(o, nil)
+	require.EqualError(t, err, "interleaved steps must not be negative, got -1")
+}

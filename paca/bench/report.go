@@ -41,6 +41,24 @@ func stepCells(m *Result) (string, string) {
 	return fmt.Sprintf("%.1f ms", m.StepMS), fmt.Sprintf("%.1f", m.TokensPerS)
 }
 
+// interleaved is the line on the steps timed with the methods taking
+// turns, or "" without them.
+func (r *Report) interleaved() string {
+	if r.Interleave == 0 {
+		return ""
+	}
+	var parts []string
+	for _, name := range r.Order {
+		p := fmt.Sprintf("%s %.1f ms", name, r.Methods[name].InterleavedStepMS)
+		if q, ok := r.Ratios[name]; ok && q.Interleaved > 0 {
+			p += fmt.Sprintf(" (%s)", ratio(q.Interleaved))
+		}
+		parts = append(parts, p)
+	}
+	return fmt.Sprintf("methods taking turns step by step in one process, median of %d steps each (ratio to LoRA): %s",
+		r.Interleave, strings.Join(parts, ", "))
+}
+
 // cpuCell formats the CPU time per step, "–" where there is none.
 func cpuCell(m *Result) string {
 	if m.StepCPUMS == 0 {
@@ -135,6 +153,9 @@ func (r *Report) WriteTable(w io.Writer) {
 		}
 		tw.Flush()
 	}
+	if l := r.interleaved(); l != "" {
+		fmt.Fprintf(w, "\n%s\n", l)
+	}
 	fmt.Fprintf(w, "\n%s\nRSS measured: %s\n", RSSNote, r.rssMode())
 }
 
@@ -192,6 +213,9 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, ratio(q.StepTime), ratio(q.StepCPU), ratio(q.TokensPerS), ratio(q.PeakBytes),
 				ratio(q.PeakSaved), ratio(q.PeakRSS), ratio(q.TrainRSS), ratio(q.MaxSeqLen))
 		}
+	}
+	if l := r.interleaved(); l != "" {
+		fmt.Fprintf(w, "\n%s\n", l)
 	}
 	fmt.Fprintf(w, "\n%s RSS measured: %s.\n", strings.ReplaceAll(RSSNote, "\n", " "), r.rssMode())
 }
