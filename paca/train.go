@@ -265,6 +265,7 @@ type trainerState struct {
 	Method string            `json:"method"`
 	Rank   int               `json:"rank"`
 	Alpha  float64           `json:"alpha"`
+	DType  tensor.DType      `json:"dtype"` // of the frozen weight matrices; f32 when absent
 	Config TrainConfig       `json:"train_config"`
 	RNG    map[string][]byte `json:"rng,omitempty"` // module → dropout stream state
 }
@@ -289,7 +290,8 @@ func (t *Trainer) SaveCheckpoint(dir, base string) error {
 	}
 	defer os.RemoveAll(tmp) // a no-op once renamed
 	a := t.Adapted
-	st := trainerState{Step: t.Step, Method: a.Config.Method, Rank: a.Config.Rank, Alpha: a.Config.Alpha, Config: t.Config, RNG: map[string][]byte{}}
+	st := trainerState{Step: t.Step, Method: a.Config.Method, Rank: a.Config.Rank, Alpha: a.Config.Alpha,
+		DType: a.Model.Embed.DType(), Config: t.Config, RNG: map[string][]byte{}}
 	for _, mod := range a.Modules {
 		if r, ok := mod.Layer.(interface{ RNGState() ([]byte, error) }); ok {
 			b, err := r.RNGState()
@@ -352,6 +354,9 @@ func (t *Trainer) LoadCheckpoint(dir string) error {
 	if st.Method != ac.Method || st.Rank != ac.Rank || st.Alpha != ac.Alpha {
 		return fmt.Errorf("%s: the checkpoint is %s with rank %d and alpha %g; this run is %s with rank %d and alpha %g",
 			path, st.Method, st.Rank, st.Alpha, ac.Method, ac.Rank, ac.Alpha)
+	}
+	if dt := t.Adapted.Model.Embed.DType(); st.DType != dt {
+		return fmt.Errorf("%s: the checkpoint was trained with %s weights; this run has them in %s (use --dtype %s)", path, st.DType, dt, st.DType)
 	}
 	if st.Step < 0 || st.Step > t.Config.Steps {
 		return fmt.Errorf("%s: step %d is outside this run's %d steps", path, st.Step, t.Config.Steps)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gopaca/paca/data"
 	"github.com/gopaca/paca/nn"
+	"github.com/gopaca/paca/tensor"
 )
 
 // trainRecords reads the golden batch as training records.
@@ -134,6 +135,19 @@ func TestLoadCheckpointMismatch(t *testing.T) {
 	defer tr2.Release()
 	err = tr2.LoadCheckpoint(dir)
 	require.ErrorContains(t, err, "the checkpoint is paca with rank 4")
+
+	// Same method, weights in another dtype: the run would not continue
+	// the same curve.
+	m3, _ := loadGolden(t, "llama_gqa")
+	defer m3.Release()
+	m3.ConvertWeights(tensor.BFloat16)
+	a3, err := Apply(m3, resumeConfigs["paca"])
+	require.NoError(t, err)
+	tr3, err := NewTrainer(a3, trainRecords(t), resumeTrain)
+	require.NoError(t, err)
+	defer tr3.Release()
+	err = tr3.LoadCheckpoint(dir)
+	require.ErrorContains(t, err, "the checkpoint was trained with f32 weights; this run has them in bf16 (use --dtype f32)")
 }
 
 // Gradient accumulation over k micro-batches of B records equals one
