@@ -99,6 +99,9 @@ type gemmImpl struct {
 	// n consecutive 6-column panels of a transposed A over kc k steps.
 	packA6N, packB16N, packB16T func(dst, src *float32, ld, n int)
 	packA6T                     func(dst, src *float32, lda, kc, n int)
+	// The same two B packers for a 16-bit B, by its DType (nil entries:
+	// Go loops), widening each value.
+	packB16NHalf, packB16THalf [3]func(dst *float32, src *uint16, ld, n int)
 }
 
 var (
@@ -562,7 +565,7 @@ func (g *gemmImpl) packBPanel(dst []float32, p *gemmArgs, pc, kc, j0, cols int) 
 	d := dst[:kc*nr]
 	ldb := p.ldb
 	if p.bh != nil {
-		packBPanelHalf(d, p, pc, kc, j0, cols)
+		g.packBPanelHalf(d, p, pc, kc, j0, cols)
 		return
 	}
 	if !p.transB {
@@ -599,9 +602,20 @@ func (g *gemmImpl) packBPanel(dst []float32, p *gemmArgs, pc, kc, j0, cols int) 
 
 // packBPanelHalf is packBPanel for a 16-bit B: the same layout, each value
 // widened on the way (bf16 by a shift, f16 through a table).
-func packBPanelHalf(d []float32, p *gemmArgs, pc, kc, j0, cols int) {
+func (g *gemmImpl) packBPanelHalf(d []float32, p *gemmArgs, pc, kc, j0, cols int) {
 	const nr = gemmNR
 	ldb := p.ldb
+	q0 := 0 // k steps already packed by the assembly
+	if f := g.packB16NHalf[p.bdt]; f != nil && !p.transB && cols == nr {
+		_ = p.bh[(pc+kc-1)*ldb+j0+nr-1]
+		f(&d[0], &p.bh[pc*ldb+j0], ldb, kc)
+		return
+	}
+	if f := g.packB16THalf[p.bdt]; f != nil && p.transB && cols == nr && kc >= 8 {
+		_ = p.bh[(j0+nr-1)*ldb+pc+kc-1]
+		f(&d[0], &p.bh[j0*ldb+pc], ldb, kc/8)
+		q0 = kc / 8 * 8
+	}
 	if cols < nr {
 		clear(d)
 	}
@@ -630,13 +644,13 @@ func packBPanelHalf(d []float32, p *gemmArgs, pc, kc, j0, cols int) {
 	for j := 0; j < cols; j++ {
 		src := p.bh[(j0+j)*ldb+pc : (j0+j)*ldb+pc+kc]
 		if f16 != nil {
-			for q, h := range src {
-				d[q*nr+j] = f16[h]
+			for q := q0; q < kc; q++ {
+				d[q*nr+j] = f16[src[q]]
 			}
 			continue
 		}
-		for q, h := range src {
-			d[q*nr+j] = bf16Bits(h)
+		for q := q0; q < kc; q++ {
+			d[q*nr+j] = bf16Bits(src[q])
 		}
 	}
 }

@@ -60,6 +60,34 @@ func init() {
 			packA6N: packA6NAVX2, packA6T: packA6TAVX2,
 			packB16N: packB16NAVX2, packB16T: packB16TAVX2,
 		}
+		gemmAVX2.packB16NHalf[BFloat16] = packB16NBF16AVX2
+		gemmAVX2.packB16THalf[BFloat16] = packB16TBF16AVX2
+		if hasF16C() {
+			gemmAVX2.packB16NHalf[Float16] = packB16NF16AVX2
+			gemmAVX2.packB16THalf[Float16] = packB16TF16AVX2
+		}
 		gemmDefault = gemmAVX2
 	}
+}
+
+// The 16-bit packers of a bf16 or f16 B (gemm_amd64.s): packB16T and
+// packB16N with each value widened to float32.
+//
+//go:noescape
+func packB16TBF16AVX2(dst *float32, src *uint16, ldb, kc8 int)
+
+//go:noescape
+func packB16TF16AVX2(dst *float32, src *uint16, ldb, kc8 int)
+
+//go:noescape
+func packB16NBF16AVX2(dst *float32, src *uint16, ldb, kc int)
+
+//go:noescape
+func packB16NF16AVX2(dst *float32, src *uint16, ldb, kc int)
+
+// hasF16C reports whether the processor converts half precision
+// (VCVTPH2PS), which the f16 packers use.
+func hasF16C() bool {
+	_, _, ecx1, _ := cpuidex(1, 0)
+	return ecx1&(1<<29) != 0
 }

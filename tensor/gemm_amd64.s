@@ -430,3 +430,108 @@ pat_panel:
 
 pat_done:
 	RET
+
+// The 16-bit forms of packB16T and packB16N, for a bf16 or f16 weight B
+// (ldb in elements, two bytes each): the same packed layout, each value
+// widened to float32 on the way in — bf16 by zero-extending to 32 bits and
+// shifting into the top half (exact), f16 with VCVTPH2PS (F16C, exact).
+#define WIDEN_BF16(src, y) VPMOVZXWD src, y; VPSLLD $16, y, y
+#define WIDEN_F16(src, y) VCVTPH2PS src, y
+
+// HALF_ROWS8 widens k steps q..q+7 of the eight rows at R8, R8+ldb, …,
+// R9+3·ldb (R9 = R8 + 4·ldb; ldb bytes in BX, 3·ldb in DX) into Y0..Y7.
+#define HALF_ROWS8(WIDEN) \
+	WIDEN((R8), Y0) \
+	WIDEN((R8)(BX*1), Y1) \
+	WIDEN((R8)(BX*2), Y2) \
+	WIDEN((R8)(DX*1), Y3) \
+	WIDEN((R9), Y4) \
+	WIDEN((R9)(BX*1), Y5) \
+	WIDEN((R9)(BX*2), Y6) \
+	WIDEN((R9)(DX*1), Y7)
+
+// STORE_COLS8 stores Y8..Y15, eight k steps of eight columns, at
+// DI+off, DI+off+64, …: the columns' place in eight 16-float rows of dst.
+#define STORE_COLS8(off) \
+	VMOVUPS Y8, (off+0)(DI) \
+	VMOVUPS Y9, (off+64)(DI) \
+	VMOVUPS Y10, (off+128)(DI) \
+	VMOVUPS Y11, (off+192)(DI) \
+	VMOVUPS Y12, (off+256)(DI) \
+	VMOVUPS Y13, (off+320)(DI) \
+	VMOVUPS Y14, (off+384)(DI) \
+	VMOVUPS Y15, (off+448)(DI)
+
+// The bodies take dst in DI, src in SI, ldb in BX and the count in CX.
+#define PACK_B16T_HALF(WIDEN) \
+	SHLQ $1, BX \
+	LEAQ (BX)(BX*2), DX \
+	TESTQ CX, CX \
+	JZ   half_done \
+half_loop: \
+	MOVQ    SI, R8 \
+	LEAQ    (SI)(BX*4), R9 \
+	HALF_ROWS8(WIDEN) \
+	TRANSPOSE8 \
+	STORE_COLS8(0) \
+	LEAQ    (R9)(BX*4), R8 \
+	LEAQ    (R8)(BX*4), R9 \
+	HALF_ROWS8(WIDEN) \
+	TRANSPOSE8 \
+	STORE_COLS8(32) \
+	ADDQ $16, SI \
+	ADDQ $512, DI \
+	DECQ CX \
+	JNZ  half_loop \
+half_done: \
+	VZEROUPPER \
+	RET
+
+#define PACK_B16N_HALF(WIDEN) \
+	SHLQ $1, BX \
+	TESTQ CX, CX \
+	JZ   half_done \
+half_loop: \
+	WIDEN((SI), Y0) \
+	WIDEN(16(SI), Y1) \
+	VMOVUPS Y0, (DI) \
+	VMOVUPS Y1, 32(DI) \
+	ADDQ    BX, SI \
+	ADDQ    $64, DI \
+	DECQ    CX \
+	JNZ     half_loop \
+half_done: \
+	VZEROUPPER \
+	RET
+
+// func packB16TBF16AVX2(dst *float32, src *uint16, ldb, kc8 int)
+TEXT ·packB16TBF16AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ldb+16(FP), BX
+	MOVQ kc8+24(FP), CX
+	PACK_B16T_HALF(WIDEN_BF16)
+
+// func packB16TF16AVX2(dst *float32, src *uint16, ldb, kc8 int)
+TEXT ·packB16TF16AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ldb+16(FP), BX
+	MOVQ kc8+24(FP), CX
+	PACK_B16T_HALF(WIDEN_F16)
+
+// func packB16NBF16AVX2(dst *float32, src *uint16, ldb, kc int)
+TEXT ·packB16NBF16AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ldb+16(FP), BX
+	MOVQ kc+24(FP), CX
+	PACK_B16N_HALF(WIDEN_BF16)
+
+// func packB16NF16AVX2(dst *float32, src *uint16, ldb, kc int)
+TEXT ·packB16NF16AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ldb+16(FP), BX
+	MOVQ kc+24(FP), CX
+	PACK_B16N_HALF(WIDEN_F16)
