@@ -10,9 +10,12 @@ import (
 	"github.com/gopaca/paca/tensor"
 )
 
-// Every method on a 16-bit base computes exactly what it computes on a
-// float32 base holding the same (rounded) values: the loss, every
-// trainable gradient and the merged weights are bit for bit the same.
+// Every method on a 16-bit base computes what it computes on a float32
+// base holding the same (rounded) values. The loss, every trainable
+// gradient and the merged weights are bit for bit the same, except for
+// PaCA's loss and gradients: on a 16-bit base it adds the columns' update
+// as a second product (x Wᵀ + s·x_I Δᵀ) instead of writing it into W, the
+// same sum rounded in another order.
 func TestMethodsOnHalfBase(t *testing.T) {
 	for _, name := range goldenModels {
 		for _, method := range []string{MethodPaCA, MethodQPaCA, MethodLoRA, MethodQLoRA, MethodDoRA} {
@@ -43,11 +46,21 @@ func TestMethodsOnHalfBase(t *testing.T) {
 					require.NoError(t, err)
 					randomize(ha, 7)
 					randomize(ra, 7)
-					require.Equal(t, lossAndBackward(ref, b), lossAndBackward(half, b), "loss")
+					wantLoss, gotLoss := lossAndBackward(ref, b), lossAndBackward(half, b)
+					exact := method != MethodPaCA
+					if exact {
+						require.Equal(t, wantLoss, gotLoss, "loss")
+					} else {
+						require.InEpsilon(t, wantLoss, gotLoss, 1e-6, "loss")
+					}
 					for i, mod := range ha.Modules {
 						for j, p := range mod.Layer.Trainable() {
 							want := ra.Modules[i].Layer.Trainable()[j].T.Grad
-							require.Equal(t, want.Data(), p.T.Grad.Data(), "%s %s gradient", mod.Path, p.Name)
+							if exact {
+								require.Equal(t, want.Data(), p.T.Grad.Data(), "%s %s gradient", mod.Path, p.Name)
+							} else {
+								require.Less(t, relErr(p.T.Grad.Data(), want.Data()), 1e-5, "%s %s gradient", mod.Path, p.Name)
+							}
 						}
 						if method == MethodPaCA || method == MethodLoRA {
 							w, g := ra.Modules[i].Layer.Merged(), mod.Layer.Merged()

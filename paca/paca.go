@@ -24,10 +24,16 @@ import (
 // so dΔ/s equals columns I of full fine-tuning's dL/dW (TestPaCAGradient
 // checks this on every layer of the golden models).
 //
-// With a quantized base (QPaCA) W is held in NF4, and with a 16-bit base
-// (bf16 or f16) W keeps its original values; each pass then widens it into
-// scratch memory and writes the columns there. The original columns are
-// kept in float32 either way.
+// With a quantized base (QPaCA) W is held in NF4; each pass dequantizes it
+// into scratch memory and writes the columns there, the original ones kept
+// in float32. A 16-bit base (bf16 or f16) keeps W's original values, which
+// only the GEMM widens, so (1) and (2) are computed as the base product
+// plus the update of the adapted columns instead:
+//
+//	y  = x Wᵀ + s · x[..., I] Δᵀ + b           (1′)
+//	dx = dy W + s · (dy Δ) scattered to I      (2′)
+//
+// two more skinny GEMMs (N·out·r each), no float32 copy of W.
 type PaCA struct {
 	base    *nn.Linear     // W holds W_eff if float32; nil when quantized
 	q       *NF4           // quantized W (QPaCA), or nil
@@ -117,23 +123,35 @@ func (p *PaCA) writeColumns(w *tensor.Tensor) {
 func (p *PaCA) Forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
 	be := tensor.CurrentBackend()
 	b := p.base.B
-	w := p.weight()
 	var shape [4]int
-	y := tensor.New(tensor.Activation, outShape(shape[:0], x, w.Dim(0))...) // (N, out)
-	be.Gemm(false, true, 1, x, w, 0, y)
+	y := tensor.New(tensor.Activation, outShape(shape[:0], x, p.Delta.Dim(0))...) // (N, out)
+	var xI *tensor.Tensor                                                         // (N, r)
+	if p.halfBase() {                                                             // (1′)
+		xI = tensor.New(tensor.Activation, x.Rows(), p.Rank())
+		be.GatherCols(xI, x, p.Indices)
+		be.Gemm(false, true, 1, x, p.base.W, 0, y)
+		be.Gemm(false, true, p.Scale, xI, p.Delta, 1, y)
+	} else { // (1)
+		w := p.weight()
+		be.Gemm(false, true, 1, x, w, 0, y)
+		w.Release()
+	}
 	if b != nil {
 		be.AddRowVector(y, b)
 	}
-	w.Release()
-	if !tp.Recording(x, p.Delta, b) {
-		return y
+	if tp.Recording(x, p.Delta, b) {
+		if xI == nil {
+			xI = tensor.New(tensor.Activation, x.Rows(), p.Rank())
+			be.GatherCols(xI, x, p.Indices)
+		}
+		tp.RecordOp(y, (*pacaOp)(p), []*tensor.Tensor{x, b}, xI)
 	}
-	xI := tensor.New(tensor.Activation, x.Rows(), p.Rank()) // (N, r)
-	be.GatherCols(xI, x, p.Indices)
-	tp.RecordOp(y, (*pacaOp)(p), []*tensor.Tensor{x, b}, xI)
-	xI.Release() // the tape holds it now
+	xI.Release() // the tape holds it now, if it needs it
 	return y
 }
+
+// halfBase reports whether W is a 16-bit weight, kept as it is.
+func (p *PaCA) halfBase() bool { return p.q == nil && p.base.W.DType() != tensor.Float32 }
 
 // outShape appends x's shape with its last dimension set to cols to dst.
 func outShape(dst []int, x *tensor.Tensor, cols int) []int {
@@ -148,7 +166,15 @@ type pacaOp PaCA
 func (op *pacaOp) Backward(dy *tensor.Tensor, in, saved []*tensor.Tensor) {
 	p, be := (*PaCA)(op), tensor.CurrentBackend()
 	x, b, xI := in[0], in[1], saved[0]
-	if x.RequiresGrad() { // (2)
+	switch {
+	case x.RequiresGrad() && p.halfBase(): // (2′)
+		dx := tensor.GradOf(x)
+		be.Gemm(false, false, 1, dy, p.base.W, 1, dx)
+		dyD := tensor.New(tensor.Scratch, xI.Shape()...) // (N, r)
+		be.Gemm(false, false, p.Scale, dy, p.Delta, 0, dyD)
+		be.ScatterAddCols(dx, 1, dyD, p.Indices)
+		dyD.Release()
+	case x.RequiresGrad(): // (2)
 		w := p.weight()
 		be.Gemm(false, false, 1, dy, w, 1, tensor.GradOf(x))
 		w.Release()
