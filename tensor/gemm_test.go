@@ -301,15 +301,24 @@ func TestGemmAllocs(t *testing.T) {
 		for range 3 {
 			run() // warm up
 		}
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
+		// How many goroutines hold a packing workspace at once depends on
+		// when the helpers get a core, so the pool may still grow by one
+		// after the warm-up (most often with the slower portable kernel):
+		// the cleanest of three rounds counts, and a GEMM that allocated
+		// every time would show in all three.
 		const calls = 20
-		for range calls {
-			run()
+		least := uint64(math.MaxUint64)
+		for range 3 {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for range calls {
+				run()
+			}
+			runtime.ReadMemStats(&after)
+			least = min(least, after.Mallocs-before.Mallocs)
 		}
-		runtime.ReadMemStats(&after)
-		if n := after.Mallocs - before.Mallocs; n > 0 {
-			t.Errorf("threads=%d: %d allocations in %d GEMMs", threads, n, calls)
+		if least > 0 {
+			t.Errorf("threads=%d: %d allocations in %d GEMMs", threads, least, calls)
 		}
 	}
 }
