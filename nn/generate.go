@@ -190,9 +190,17 @@ func (m *Model) decode(ids []int32, B, T int, c *KVCache) *tensor.Tensor {
 		tensor.RoPEAt(k, cos, sin, c.n, T, D)
 		tensor.CacheWrite(c.k[l], k, s)
 		tensor.CacheWrite(c.v[l], v, s)
+		if c.n == 0 {
+			// The prompt, with nothing cached before it: plain causal
+			// attention over the new rows, by the tiled training kernel.
+			lse := tensor.New(tensor.Scratch, B, cfg.NumHeads, T)
+			be.Attention(sc.attn, lse, q, k, v, tensor.AttnShape{B: B, T: T, H: cfg.NumHeads, KV: cfg.NumKVHeads, D: D})
+			lse.Release()
+		} else {
+			tensor.AttentionCached(sc.attn, q, c.k[l], c.v[l], s)
+		}
 		k.Release()
 		v.Release()
-		tensor.AttentionCached(sc.attn, q, c.k[l], c.v[l], s)
 		q.Release()
 		o := blk.O.Forward(nil, sc.attn)
 		be.AddScaled(sc.x, 1, o)
