@@ -80,8 +80,10 @@ func (cpuBackend) CacheWrite(cache, x *Tensor, s CacheShape) {
 	}
 }
 
-// AttentionCached on the CPU, one (batch, head) at a time, with the same
-// arithmetic as Attention: scores in float32, exp in float64, weights p/Σp.
+// AttentionCached on the CPU, one (batch, head, new query) at a time: the
+// scores of query t against cache rows 0…Start+t are one row-vector
+// product on the GEMM (s = q Kᵀ/√D), the softmax is rowMax and expSub as in
+// Attention, and the output one more product, o = (p/Σp) V.
 func (cpuBackend) AttentionCached(out, q, k, v *Tensor, s CacheShape) {
 	qs, ks, vs, os := q.Data(), k.Data(), v.Data(), out.Data()
 	qc, kc, group := s.H*s.D, s.KV*s.D, s.H/s.KV
@@ -92,34 +94,14 @@ func (cpuBackend) AttentionCached(out, q, k, v *Tensor, s CacheShape) {
 		for bh := lo; bh < hi; bh++ {
 			b, h := bh/s.H, bh%s.H
 			g := h / group
-			kb, vb := ks[b*s.Cap*kc:], vs[b*s.Cap*kc:]
+			kb, vb := ks[(b*s.Cap*kc)+g*s.D:], vs[(b*s.Cap*kc)+g*s.D:]
 			for t := 0; t < s.T; t++ {
-				qt := qs[(b*s.T+t)*qc+h*s.D:][:s.D]
-				last := s.Start + t
-				m := float32(math.Inf(-1))
-				for j := 0; j <= last; j++ {
-					kj := kb[j*kc+g*s.D:][:s.D]
-					var dot float32
-					for i, x := range qt {
-						dot += x * kj[i]
-					}
-					p[j] = dot * scale
-					m = max(m, p[j])
-				}
-				var sum float32
-				for j := 0; j <= last; j++ {
-					p[j] = float32(math.Exp(float64(p[j] - m)))
-					sum += p[j]
-				}
-				ot := os[(b*s.T+t)*qc+h*s.D:][:s.D]
-				clear(ot)
-				for j := 0; j <= last; j++ {
-					vj := vb[j*kc+g*s.D:][:s.D]
-					w := p[j] / sum
-					for i := range ot {
-						ot[i] += w * vj[i]
-					}
-				}
+				row := p[:s.Start+t+1]              // keys 0…Start+t
+				qt := qs[(b*s.T+t)*qc+h*s.D:][:s.D] // (1, D)
+				ot := os[(b*s.T+t)*qc+h*s.D:][:s.D] // (1, D)
+				attnGemm(false, true, 1, len(row), s.D, scale, qt, qc, kb, kc, 0, row, len(row))
+				sum := expSub(row, row, rowMax(row))
+				attnGemm(false, false, 1, s.D, len(row), float32(1/sum), row, len(row), vb, kc, 0, ot, qc)
 			}
 		}
 	})

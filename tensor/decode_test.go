@@ -48,18 +48,23 @@ func TestRoPEAtMatchesRoPE(t *testing.T) {
 
 func TestAttentionCachedMatchesAttention(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		H, KV  int
-		chunks []int
+		name      string
+		H, KV     int
+		chunks    []int
+		L, D, Cap int
 	}{
-		{"one pass", 4, 2, []int{7}},
-		{"prefill then steps", 4, 2, []int{3, 1, 1, 1, 1}},
-		{"chunks MHA", 3, 3, []int{2, 4, 1}},
-		{"steps MQA", 4, 1, []int{1, 1, 1, 1, 1, 1, 1}},
+		{"one pass", 4, 2, []int{7}, 7, 8, 10},
+		{"prefill then steps", 4, 2, []int{3, 1, 1, 1, 1}, 7, 8, 10},
+		{"chunks MHA", 3, 3, []int{2, 4, 1}, 7, 8, 10},
+		{"steps MQA", 4, 1, []int{1, 1, 1, 1, 1, 1, 1}, 7, 8, 10},
+		// Long enough rows and heads for whole GEMM panels, and an odd D.
+		{"long GQA", 6, 2, []int{33, 1, 1, 5}, 40, 64, 48},
+		{"odd head size", 2, 1, []int{19, 1, 2}, 22, 20, 30},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := gcRNG(2)
-			const B, L, D, Cap = 2, 7, 8, 10
+			const B = 2
+			L, D, Cap := tc.L, tc.D, tc.Cap
 			s := AttnShape{B: B, T: L, H: tc.H, KV: tc.KV, D: D}
 			q := gcTensor(rng, Activation, 0, 1, B*L, tc.H*D)
 			k := gcTensor(rng, Activation, 0, 1, B*L, tc.KV*D)
