@@ -79,8 +79,11 @@ def reset_peak_rss():
 # ---------------------------------------------------------------- the model
 
 
-def build_model(torch, shape, seed):
+def build_model(torch, shape, seed, sdpa=False):
+    """HF's LLaMA in plain PyTorch, eager attention; with sdpa (HF's default on torch >= 2) through
+    F.scaled_dot_product_attention where this torch has it."""
     nn, F = torch.nn, torch.nn.functional
+    use_sdpa = sdpa and hasattr(F, "scaled_dot_product_attention")
 
     class RMSNorm(nn.Module):
         def __init__(self, n, eps):
@@ -124,10 +127,13 @@ def build_model(torch, shape, seed):
             k = k * cos + rotate_half(k) * sin
             k = repeat_kv(k, self.h // self.kv)
             v = repeat_kv(v, self.h // self.kv)
-            w = torch.matmul(q, k.transpose(2, 3)) * (self.d ** -0.5) + mask
-            w = F.softmax(w, dim=-1, dtype=torch.float32).to(q.dtype)
-            o = torch.matmul(w, v).transpose(1, 2).reshape(b, t, self.h * self.d)
-            return self.o_proj(o)
+            if use_sdpa:
+                o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            else:
+                w = torch.matmul(q, k.transpose(2, 3)) * (self.d ** -0.5) + mask
+                w = F.softmax(w, dim=-1, dtype=torch.float32).to(q.dtype)
+                o = torch.matmul(w, v)
+            return self.o_proj(o.transpose(1, 2).reshape(b, t, self.h * self.d))
 
     class MLP(nn.Module):
         def __init__(self, s):
@@ -169,11 +175,11 @@ def build_model(torch, shape, seed):
         def forward(self, ids):
             b, t = ids.shape
             x = self.embed_tokens(ids)
-            pos = torch.arange(t, dtype=torch.float32)
+            pos = torch.arange(t, dtype=torch.float32, device=ids.device)
             freqs = torch.outer(pos, self.inv_freq)
             emb = torch.cat((freqs, freqs), dim=-1)
             cos, sin = emb.cos()[None, None], emb.sin()[None, None]
-            mask = torch.full((t, t), torch.finfo(torch.float32).min).triu(1)[None, None]
+            mask = None if use_sdpa else torch.full((t, t), torch.finfo(torch.float32).min, device=ids.device).triu(1)[None, None]
             for layer in self.layers:
                 x = layer(x, cos, sin, mask)
             return self.lm_head(self.norm(x))

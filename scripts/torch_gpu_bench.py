@@ -29,111 +29,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import torch_bench as tb  # noqa: E402  (SHAPES, PROJ, make_lora, make_paca)
+import torch_bench as tb  # noqa: E402  (SHAPES, PROJ, build_model, make_lora, make_paca)
 
 
 def build_model(torch, s, seed):
-    nn, F = torch.nn, torch.nn.functional
-
-    class RMSNorm(nn.Module):
-        def __init__(self, n, eps):
-            super().__init__()
-            self.weight = nn.Parameter(torch.ones(n))
-            self.eps = eps
-
-        def forward(self, x):
-            dt = x.dtype
-            x = x.to(torch.float32)
-            x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
-            return self.weight * x.to(dt)
-
-    def rotate_half(x):
-        h = x.shape[-1] // 2
-        return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
-
-    class Attention(nn.Module):
-        def __init__(self):
-            super().__init__()
-            h, kv, d, c = s["heads"], s["kv"], s["head_dim"], s["hidden"]
-            self.h, self.kv, self.d = h, kv, d
-            self.q_proj = nn.Linear(c, h * d, bias=False)
-            self.k_proj = nn.Linear(c, kv * d, bias=False)
-            self.v_proj = nn.Linear(c, kv * d, bias=False)
-            self.o_proj = nn.Linear(h * d, c, bias=False)
-
-        def forward(self, x, cos, sin):
-            b, t, _ = x.shape
-            q = self.q_proj(x).view(b, t, self.h, self.d).transpose(1, 2)
-            k = self.k_proj(x).view(b, t, self.kv, self.d).transpose(1, 2)
-            v = self.v_proj(x).view(b, t, self.kv, self.d).transpose(1, 2)
-            q = q * cos + rotate_half(q) * sin
-            k = k * cos + rotate_half(k) * sin
-            n = self.h // self.kv
-            if n > 1:
-                k = k.repeat_interleave(n, dim=1)
-                v = v.repeat_interleave(n, dim=1)
-            if hasattr(F, "scaled_dot_product_attention"):
-                o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            else:  # torch < 2.0: the same, materialized
-                w = (q @ k.transpose(2, 3)) * self.d ** -0.5
-                w = w.masked_fill(torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1), float("-inf"))
-                o = torch.softmax(w, dim=-1) @ v
-            return self.o_proj(o.transpose(1, 2).reshape(b, t, self.h * self.d))
-
-    class MLP(nn.Module):
-        def __init__(self):
-            super().__init__()
-            c, i = s["hidden"], s["inter"]
-            self.gate_proj = nn.Linear(c, i, bias=False)
-            self.up_proj = nn.Linear(c, i, bias=False)
-            self.down_proj = nn.Linear(i, c, bias=False)
-
-        def forward(self, x):
-            return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
-
-    class Layer(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.self_attn = Attention()
-            self.mlp = MLP()
-            self.input_layernorm = RMSNorm(s["hidden"], s["eps"])
-            self.post_attention_layernorm = RMSNorm(s["hidden"], s["eps"])
-
-        def forward(self, x, cos, sin):
-            x = x + self.self_attn(self.input_layernorm(x), cos, sin)
-            return x + self.mlp(self.post_attention_layernorm(x))
-
-    class Llama(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embed_tokens = nn.Embedding(s["vocab"], s["hidden"])
-            self.layers = nn.ModuleList([Layer() for _ in range(s["layers"])])
-            self.norm = RMSNorm(s["hidden"], s["eps"])
-            self.lm_head = nn.Linear(s["hidden"], s["vocab"], bias=False)
-            if s["tied"]:
-                self.lm_head.weight = self.embed_tokens.weight
-            d = s["head_dim"]
-            self.register_buffer("inv_freq", 1.0 / (s["theta"] ** (torch.arange(0, d, 2).float() / d)), persistent=False)
-
-        def forward(self, ids):
-            t = ids.shape[1]
-            x = self.embed_tokens(ids)
-            freqs = torch.outer(torch.arange(t, device=ids.device, dtype=torch.float32), self.inv_freq)
-            emb = torch.cat((freqs, freqs), dim=-1)
-            cos, sin = emb.cos()[None, None], emb.sin()[None, None]
-            for layer in self.layers:
-                x = layer(x, cos, sin)
-            return self.lm_head(self.norm(x))
-
-    torch.manual_seed(seed)
-    m = Llama()
-    with torch.no_grad():
-        for name, p in m.named_parameters():
-            if name.endswith("norm.weight"):
-                p.fill_(1.0)
-            else:
-                p.normal_(0.0, 0.02)
-    return m
+    """torch_bench.py's LLaMA with attention through F.scaled_dot_product_attention, as HF's
+    default "sdpa" attention (eager where this torch has no SDPA)."""
+    return tb.build_model(torch, s, seed, sdpa=True)
 
 
 def apply_method(torch, model, method, targets, r, alpha, seed):
