@@ -36,7 +36,18 @@ func parallelFor(n, minWork int, fn func(lo, hi int)) {
 }
 
 func (cpuBackend) Gemm(transA, transB bool, alpha float32, a, b *Tensor, beta float32, c *Tensor) {
-	m, k := a.Rows(), a.Cols()
+	m, n, k := gemmShape(transA, transB, a, b, c)
+	if b.DType() != Float32 {
+		sgemmHalfB(transA, transB, m, n, k, alpha, a.Data(), a.Cols(), b.Halves(), b.DType(), b.Cols(), beta, c.Data(), n)
+		return
+	}
+	sgemm(transA, transB, m, n, k, alpha, a.Data(), a.Cols(), b.Data(), b.Cols(), beta, c.Data(), n)
+}
+
+// gemmShape returns the m, n, k of c = op(a)·op(b), panicking when the
+// shapes do not fit (every backend's Gemm checks them alike).
+func gemmShape(transA, transB bool, a, b, c *Tensor) (m, n, k int) {
+	m, k = a.Rows(), a.Cols()
 	if transA {
 		m, k = k, m
 	}
@@ -47,11 +58,7 @@ func (cpuBackend) Gemm(transA, transB bool, alpha float32, a, b *Tensor, beta fl
 	if k != kb || c.Rows() != m || c.Cols() != n {
 		panic(fmt.Sprintf("tensor: Gemm shapes %v%s · %v%s → %v", a.shape, tstr(transA), b.shape, tstr(transB), c.shape))
 	}
-	if b.DType() != Float32 {
-		sgemmHalfB(transA, transB, m, n, k, alpha, a.Data(), a.Cols(), b.Halves(), b.DType(), b.Cols(), beta, c.Data(), n)
-		return
-	}
-	sgemm(transA, transB, m, n, k, alpha, a.Data(), a.Cols(), b.Data(), b.Cols(), beta, c.Data(), n)
+	return m, n, k
 }
 
 func tstr(t bool) string {

@@ -232,17 +232,7 @@ func (b *cudaBackend) readF64(p unsafe.Pointer) float64 {
 // row-major matrix is its transpose in column-major order: so cuBLAS gets
 // B and A swapped, with the same transpose flags, and n, m swapped.
 func (b *cudaBackend) Gemm(transA, transB bool, alpha float32, x, y *Tensor, beta float32, c *Tensor) {
-	m, k := x.Rows(), x.Cols()
-	if transA {
-		m, k = k, m
-	}
-	kb, n := y.Rows(), y.Cols()
-	if transB {
-		kb, n = n, kb
-	}
-	if k != kb || c.Rows() != m || c.Cols() != n {
-		panic(fmt.Sprintf("tensor: Gemm shapes %v%s · %v%s → %v", x.shape, tstr(transA), y.shape, tstr(transB), c.shape))
-	}
+	m, n, k := gemmShape(transA, transB, x, y, c)
 	if !b.on(x, y, c) {
 		b.cpu.Gemm(transA, transB, alpha, x, y, beta, c)
 		return
